@@ -90,7 +90,7 @@ def run(argv: list[str] | None = None) -> None:
         if debug:
             raise
         err_console.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (--debug shows the traceback)",
             highlight=False,
             soft_wrap=True,
         )

@@ -52,7 +52,9 @@ def data_source(explicit: str | os.PathLike[str] | None = None) -> str:
     return "per-user cache"
 
 
-def dataset_dir(name: str, explicit: str | os.PathLike[str] | None = None, *, must_exist: bool = True) -> Path:
+def dataset_dir(
+    name: str, explicit: str | os.PathLike[str] | None = None, *, must_exist: bool = True
+) -> Path:
     """Directory of one dataset (``<data root>/<name>``).
 
     Raises
