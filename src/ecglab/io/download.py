@@ -773,13 +773,28 @@ def _download_all(
     def sync(entry: ChecksumEntry) -> tuple[str, int]:
         if stop.is_set():
             raise _Cancelled
-        return _sync_entry(session, root_url, dest, entry, timeout, bar.add_bytes, stop.is_set)
-
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ecglab-download") as pool:
-        futures = [(entry, pool.submit(sync, entry)) for entry in entries]
         try:
-            for entry, future in futures:
-                _record(entry, future, summary, stop)
+            return _sync_entry(session, root_url, dest, entry, timeout, bar.add_bytes, stop.is_set)
+        except _FatalError:
+            stop.set()  # at once, so that queued files do not each wait for their own failure
+            raise
+
+    workers = max(1, workers)
+    # A bounded window of submitted files: PTB-XL lists ~87,000, one Future each would be wasteful.
+    window = 4 * workers
+    pending: deque[tuple[ChecksumEntry, Future[tuple[str, int]]]] = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ecglab-download") as pool:
+        try:
+            for entry in entries:
+                if stop.is_set():
+                    summary.not_attempted.append(entry.path)
+                    continue
+                pending.append((entry, pool.submit(sync, entry)))
+                if len(pending) >= window:
+                    _record(*pending.popleft(), summary, stop)
+                    bar.file_done()
+            while pending:
+                _record(*pending.popleft(), summary, stop)
                 bar.file_done()
         except BaseException:
             # Ctrl-C: stop the workers between chunks; their .part files stay for the next run.

@@ -40,12 +40,16 @@ def is_ptbxl_record(path: str | Path) -> bool:
     return bool(_RECORD_RE.match(record_base(path).name)) and find_ptbxl_root(path) is not None
 
 
-@functools.lru_cache(maxsize=4)
 def load_database(root: str | Path) -> pd.DataFrame:
-    """``ptbxl_database.csv`` indexed by ``ecg_id`` (cached per root)."""
+    """``ptbxl_database.csv`` indexed by ``ecg_id`` (cached per file version)."""
     csv = Path(root) / DATABASE_CSV
     if not csv.is_file():
         raise RecordNotFoundError(f"{csv}: PTB-XL database table not found")
+    return _load_database(str(csv), csv.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_database(csv: str, mtime_ns: int) -> pd.DataFrame:
     try:
         table = pd.read_csv(csv, index_col="ecg_id")
     except Exception as exc:

@@ -60,6 +60,11 @@ def read_header(path: str | Path) -> wfdb.Record:
         raise RecordError(f"{hea}: multi-segment records are not supported yet")
     if not header.n_sig:
         raise RecordError(f"{hea}: header declares no signals")
+    n_lines = len(header.file_name or [])
+    if n_lines != header.n_sig:
+        raise RecordError(
+            f"{hea}: record line declares {header.n_sig} signal(s) but {n_lines} signal line(s) follow"
+        )
     if header.fs is None or not header.fs > 0:
         raise RecordError(f"{hea}: sampling frequency must be > 0, got {header.fs}")
     for i, fmt in enumerate(header.fmt or []):
