@@ -184,8 +184,6 @@ def test_info_cli_over_every_shared_folder(shared_data, capsys):
 
 
 def test_info_cli_on_mitdb_exits_zero(shared_data, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        run(["info", str(shared_data / "mitdb" / "208")])
-    assert exit_info.value.code in (0, None)
+    run(["info", str(shared_data / "mitdb" / "208")])  # returns normally: exit status 0
     out = capsys.readouterr().out
     assert "360 Hz" in out and "MLII" in out and "V:992" in out and "F:373" in out

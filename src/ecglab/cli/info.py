@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ecglab.cli.console import console, err_console
+from ecglab.cli.console import console, debug_enabled, err_console
 from ecglab.errors import EcglabError
 from ecglab.io.leads import is_known_lead
 from ecglab.io.reader import RECORD_KINDS, detect_kind, iter_record_paths, read_record
@@ -37,6 +37,8 @@ def info(
         try:
             summaries.append(_summarize_path(path, kind=kind, fs=fs, units=units))
         except EcglabError as exc:
+            if debug_enabled():
+                raise
             failures.append((path, str(exc)))
             err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
     if as_json:

@@ -15,9 +15,10 @@ import sys
 import warnings
 
 import typer
+from typer.exceptions import TyperException
 
 from ecglab import __version__
-from ecglab.cli.console import err_console
+from ecglab.cli.console import debug_enabled, err_console, set_debug
 from ecglab.errors import EcglabError
 
 COMMAND_MODULES = (
@@ -35,9 +36,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_state = {"debug": False}
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"ecglab {__version__}")
@@ -52,12 +50,12 @@ def main(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
 ) -> None:
     """ecglab command-line interface."""
-    _state["debug"] = debug or os.environ.get("ECGLAB_DEBUG") == "1"
-    if not _state["debug"]:
+    set_debug(debug or os.environ.get("ECGLAB_DEBUG") == "1")
+    if not debug_enabled():
         # Library warnings (wfdb, neurokit2) are noise for a CLI user; ecglab reports what matters.
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
-    logging.basicConfig(level=logging.DEBUG if _state["debug"] else logging.WARNING)
+    logging.basicConfig(level=logging.DEBUG if debug_enabled() else logging.WARNING)
 
 
 for _module in COMMAND_MODULES:
@@ -81,12 +79,12 @@ def run(argv: list[str] | None = None) -> None:
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except TyperException as exc:  # usage errors (unknown command or option, bad value)
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        sys.exit(getattr(exc, "exit_code", 2))
+    except Exception as exc:  # anything unexpected: a bug, not bad input
         if debug:
             raise
         err_console.print(

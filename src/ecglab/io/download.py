@@ -181,17 +181,22 @@ CATALOG: dict[str, Dataset] = {
 
 
 def get_dataset(name: str) -> Dataset:
-    """Look up a dataset of :data:`CATALOG` by its ecglab name.
+    """Look up a dataset of :data:`CATALOG` by its ecglab name, or by its folder name (``ptbxl``).
+
+    The folder name is accepted too because :func:`ecglab.io.paths.dataset_dir` tells users to run
+    ``ecglab data download <folder>`` when a dataset folder is missing.
 
     Raises
     ------
     DownloadError
         If ``name`` is unknown; the message lists the valid names.
     """
-    try:
+    if name in CATALOG:
         return CATALOG[name]
-    except KeyError:
-        raise DownloadError(f"unknown dataset '{name}'; choose one of: {', '.join(CATALOG)}") from None
+    for info in CATALOG.values():
+        if info.folder == name:
+            return info
+    raise DownloadError(f"unknown dataset '{name}'; choose one of: {', '.join(CATALOG)}")
 
 
 def resolve_base_url(base_url: str | None = None) -> str:
