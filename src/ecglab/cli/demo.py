@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import typer
 from rich.table import Table
 
 from ecglab.cli.console import console
 from ecglab.errors import EcglabError
-from ecglab.io import read_record, write_challenge, write_csv, write_wfdb
 from ecglab.io.recording import Recording
-from ecglab.signal.simulate import simulate_12lead
-from ecglab.viz import plot_recording
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +27,10 @@ def demo(
     seed: int = typer.Option(0, help="Random seed of the simulation."),
 ) -> None:
     """Run the pipeline on a simulated 12-lead ECG and write the results to OUT."""
+    from ecglab.io import read_record, write_challenge, write_csv, write_wfdb
+    from ecglab.signal.simulate import simulate_12lead
+    from ecglab.viz import plot_recording
+
     out.mkdir(parents=True, exist_ok=True)
     console.rule("[bold]ecglab demo")
     rec = simulate_12lead(duration=10.0, fs=500.0, seed=seed, record_id="demo12")
@@ -61,4 +61,4 @@ def _round_trip_error(original: Recording, back: Recording) -> float:
     """Largest absolute difference after a write/read cycle; refuses a cycle that changed shape."""
     if back.leads != original.leads or back.signal.shape != original.signal.shape or back.fs != original.fs:
         raise EcglabError(f"round trip changed the record: {original} -> {back}")
-    return float(np.max(np.abs(back.signal - original.signal)))
+    return float(abs(back.signal - original.signal).max())

@@ -1,35 +1,49 @@
-"""Records in and out: the :class:`Recording` contract and its readers and writers."""
+"""Records in and out: the :class:`Recording` contract and its readers and writers.
 
-from ecglab.io.challenge import read_challenge, write_challenge
-from ecglab.io.csv_io import read_csv, write_csv
-from ecglab.io.leads import LEAD_SUBSETS, STANDARD_12, normalize_lead, normalize_leads
-from ecglab.io.paths import data_dir, dataset_dir
-from ecglab.io.ptbxl import read_ptbxl
-from ecglab.io.reader import detect_kind, iter_record_paths, read_record
-from ecglab.io.recording import Annotations, Recording
-from ecglab.io.sph import read_sph
-from ecglab.io.wfdb_io import read_annotations, read_wfdb, write_annotations, write_wfdb
+Names are imported on first use (PEP 562) so that ``import ecglab.io.leads`` or the CLI's start-up
+does not pay for wfdb, pandas and scipy until a record is actually read.
+"""
 
-__all__ = [
-    "LEAD_SUBSETS",
-    "STANDARD_12",
-    "Annotations",
-    "Recording",
-    "data_dir",
-    "dataset_dir",
-    "detect_kind",
-    "iter_record_paths",
-    "normalize_lead",
-    "normalize_leads",
-    "read_annotations",
-    "read_challenge",
-    "read_csv",
-    "read_ptbxl",
-    "read_record",
-    "read_sph",
-    "read_wfdb",
-    "write_annotations",
-    "write_challenge",
-    "write_csv",
-    "write_wfdb",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "LEAD_SUBSETS": "ecglab.io.leads",
+    "STANDARD_12": "ecglab.io.leads",
+    "normalize_lead": "ecglab.io.leads",
+    "normalize_leads": "ecglab.io.leads",
+    "Annotations": "ecglab.io.recording",
+    "Recording": "ecglab.io.recording",
+    "data_dir": "ecglab.io.paths",
+    "dataset_dir": "ecglab.io.paths",
+    "detect_kind": "ecglab.io.reader",
+    "iter_record_paths": "ecglab.io.reader",
+    "read_record": "ecglab.io.reader",
+    "read_annotations": "ecglab.io.wfdb_io",
+    "read_wfdb": "ecglab.io.wfdb_io",
+    "write_annotations": "ecglab.io.wfdb_io",
+    "write_wfdb": "ecglab.io.wfdb_io",
+    "read_challenge": "ecglab.io.challenge",
+    "write_challenge": "ecglab.io.challenge",
+    "read_csv": "ecglab.io.csv_io",
+    "write_csv": "ecglab.io.csv_io",
+    "read_ptbxl": "ecglab.io.ptbxl",
+    "read_sph": "ecglab.io.sph",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ecglab.io' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

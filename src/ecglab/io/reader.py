@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from ecglab.errors import RecordError, RecordNotFoundError
-from ecglab.io.challenge import read_challenge
-from ecglab.io.csv_io import read_csv
-from ecglab.io.ptbxl import is_ptbxl_record, read_ptbxl_file
 from ecglab.io.recording import Recording
-from ecglab.io.sph import read_sph
-from ecglab.io.wfdb_io import read_wfdb, record_base
+
+# The readers are imported where they are used: each pulls in a heavy library (wfdb, pandas,
+# h5py, scipy.io) that a command reading only one kind of record should not pay for.
 
 RECORD_KINDS = ("wfdb", "challenge", "ptbxl", "sph", "csv")
 _H5 = (".h5", ".hdf5")
@@ -39,6 +37,9 @@ def detect_kind(path: str | Path) -> str:
         return "sph"
     if path.is_dir():
         raise RecordError(f"{path}: is a directory, not a record (list its records with `ecglab info DIR`)")
+    from ecglab.io.ptbxl import is_ptbxl_record
+    from ecglab.io.wfdb_io import record_base
+
     hea = record_base(path).with_suffix(".hea")
     if not hea.is_file():
         if suffix and suffix not in (".hea", ".dat", ".mat", ".atr"):
@@ -76,14 +77,24 @@ def read_record(path: str | Path, *, kind: str | None = None, **options: Any) ->
     kind = kind or detect_kind(path)
     allow_unknown = options.pop("allow_unknown_leads", False)
     if kind == "csv":
+        from ecglab.io.csv_io import read_csv
+
         return read_csv(path, allow_unknown_leads=allow_unknown, **options)
     if kind == "sph":
+        from ecglab.io.sph import read_sph
+
         return read_sph(path, **options)
     if kind == "challenge":
+        from ecglab.io.challenge import read_challenge
+
         return read_challenge(path, allow_unknown_leads=allow_unknown)
     if kind == "ptbxl":
+        from ecglab.io.ptbxl import read_ptbxl_file
+
         return read_ptbxl_file(path)
     if kind == "wfdb":
+        from ecglab.io.wfdb_io import read_wfdb
+
         return read_wfdb(path, allow_unknown_leads=allow_unknown, **options)
     raise RecordError(f"unknown record kind {kind!r} (choose from {', '.join(RECORD_KINDS)})")
 

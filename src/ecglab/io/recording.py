@@ -17,7 +17,6 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from ecglab.errors import RecordError
 from ecglab.io.leads import lead_indices, normalize_leads
@@ -250,6 +249,8 @@ class Recording:
         Annotation samples are mapped to the nearest sample at the new rate. Missing (NaN) samples
         stay missing: the gaps are filled for filtering and re-marked afterwards.
         """
+        from scipy.signal import resample_poly  # deferred: scipy.signal costs ~0.7 s to import
+
         fs = float(fs)
         if not np.isfinite(fs) or fs <= 0:
             raise RecordError(f"record {self.record_id!r}: target sampling rate must be > 0, got {fs!r}")
