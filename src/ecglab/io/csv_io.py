@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecglab.errors import RecordError, RecordNotFoundError, UnitsError
+from ecglab.errors import LeadError, RecordError, RecordNotFoundError, UnitsError
 from ecglab.io.atomic import atomic_write
 from ecglab.io.leads import normalize_leads
 from ecglab.io.recording import Recording
@@ -86,15 +86,24 @@ def parse_csv_text(
     if not text.strip():
         raise RecordError(f"{where}: empty CSV")
     try:
-        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+        # The header row is read as data: pandas would rename a repeated name ("I" -> "I.1") and
+        # silently turn the first column into the index when rows have one field more than it.
+        table = pd.read_csv(
+            io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True, header=None
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise RecordError(f"{where}: unreadable CSV: {reason}") from None
+    columns = [str(c) for c in table.iloc[0]]
+    table = table.iloc[1:].reset_index(drop=True)
     if table.shape[0] == 0:
         raise RecordError(f"{where}: CSV has a header but no data rows")
-    columns = [str(c) for c in table.columns]
     if any(c.startswith("Unnamed:") or not c.strip() for c in columns):
         raise RecordError(f"{where}: every column needs a name in the header row (got {columns})")
+    dupes = sorted({c for c in columns if columns.count(c) > 1})
+    if dupes:
+        raise LeadError(f"{where}: duplicate column name(s) in the header row: {', '.join(map(repr, dupes))}")
+    table.columns = columns
     time_cols = [c for c in columns if c.strip().lower() in TIME_COLUMNS]
     lead_cols = [c for c in columns if c not in time_cols]
     if not lead_cols:
