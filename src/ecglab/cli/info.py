@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ecglab.cli.console import console, debug_enabled, err_console
@@ -40,7 +41,7 @@ def info(
             if debug_enabled():
                 raise
             failures.append((path, str(exc)))
-            err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     if as_json:
         console.print_json(json.dumps(summaries if len(targets) > 1 else (summaries or [None])[0]))
     elif len(summaries) == 1 and len(targets) == 1:
@@ -50,7 +51,7 @@ def info(
     if failures:
         err_console.print(f"[red]{len(failures)} of {len(targets)} record(s) failed:[/]")
         for path, _ in failures:
-            err_console.print(f"  {path}", highlight=False)
+            err_console.print(f"  {escape(str(path))}", highlight=False)
         raise typer.Exit(1)
 
 
@@ -130,7 +131,7 @@ def _print_one(s: dict) -> None:
         )
     console.print(table)
     for note in s.get("notes", []):
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
 
 
 def _print_many(summaries: list[dict]) -> None:
@@ -155,4 +156,4 @@ def _print_many(summaries: list[dict]) -> None:
     noted = [s for s in summaries if s.get("notes")]
     for s in noted:
         for note in s["notes"]:
-            console.print(f"[yellow]note:[/] {s['record']}: {note}", highlight=False)
+            console.print(f"[yellow]note:[/] {s['record']}: {escape(note)}", highlight=False)

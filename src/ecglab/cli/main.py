@@ -15,6 +15,7 @@ import sys
 import warnings
 
 import typer
+from rich.markup import escape
 from typer.exceptions import TyperException
 
 from ecglab import __version__
@@ -26,6 +27,7 @@ COMMAND_MODULES = (
     "ecglab.cli.data",
     "ecglab.cli.config",
     "ecglab.cli.demo",
+    "ecglab.cli.train",
 )
 
 app = typer.Typer(
@@ -73,7 +75,7 @@ def run(argv: list[str] | None = None) -> None:
     except EcglabError as exc:
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
