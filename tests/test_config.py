@@ -273,22 +273,22 @@ def test_unresolvable_interpolation_names_key(write_yaml) -> None:
 
 
 @dataclasses.dataclass
-class _BeatsSection:
+class _ToySection:
     window_s: float = bounded(1.0, gt=0)
     classes: str = choice("aami", ("aami", "mitdb"))
 
 
 @dataclasses.dataclass
-class _BeatsConfig(GenericConfig):
-    beats: _BeatsSection = dataclasses.field(default_factory=_BeatsSection)
+class _ToyConfig(GenericConfig):
+    toy: _ToySection = dataclasses.field(default_factory=_ToySection)
 
 
 @pytest.fixture
-def beats_task(monkeypatch) -> Iterator[str]:
-    """Register a 'beats' task schema for one test (the registry is restored afterwards)."""
+def toy_task(monkeypatch) -> Iterator[str]:
+    """Register a 'toy' task schema for one test (the registry is restored afterwards)."""
     monkeypatch.setattr(schema_module, "_SCHEMAS", dict(schema_module._SCHEMAS))
-    register_schema("beats", _BeatsConfig)
-    yield "beats"
+    register_schema("toy", _ToyConfig)
+    yield "toy"
 
 
 def test_generic_is_the_default_task() -> None:
@@ -296,36 +296,36 @@ def test_generic_is_the_default_task() -> None:
     assert config_from_dict({"data": {"dataset": "x"}, "model": {"name": "m"}}).task == "generic"
 
 
-def test_unknown_task_lists_registered_tasks(write_yaml, beats_task: str) -> None:
-    path = write_yaml("task: beat\n" + MINIMAL)
+def test_unknown_task_lists_registered_tasks(write_yaml, toy_task: str) -> None:
+    path = write_yaml("task: to\n" + MINIMAL)
     assert (
         config_error(path)
-        == f"{path}:1: unknown task 'beat' (did you mean 'beats'? registered tasks: beats, generic)"
+        == f"{path}:1: unknown task 'to' (did you mean 'toy'? registered tasks: beats, generic, toy)"
     )
 
 
-def test_task_picks_its_schema(write_yaml, beats_task: str) -> None:
-    path = write_yaml("task: beats\n" + MINIMAL + "beats:\n  window_s: 0.5\n")
-    cfg = load_config(path, ["beats.classes=mitdb"])
-    assert cfg.task == "beats"
-    assert cfg.beats.window_s == 0.5 and cfg.beats.classes == "mitdb"
+def test_task_picks_its_schema(write_yaml, toy_task: str) -> None:
+    path = write_yaml("task: toy\n" + MINIMAL + "toy:\n  window_s: 0.5\n")
+    cfg = load_config(path, ["toy.classes=mitdb"])
+    assert cfg.task == "toy"
+    assert cfg.toy.window_s == 0.5 and cfg.toy.classes == "mitdb"
     assert cfg.training.batch_size == 64
-    message = config_error(path, ["beats.classes=aam"])
-    assert "beats.classes: 'aam' is not one of aami, mitdb" in message
+    message = config_error(path, ["toy.classes=aam"])
+    assert "toy.classes: 'aam' is not one of aami, mitdb" in message
 
 
-def test_task_can_be_chosen_by_override(write_yaml, beats_task: str) -> None:
-    cfg = load_config(write_yaml(MINIMAL), ["task=beats", "beats.window_s=2"])
-    assert cfg.task == "beats" and cfg.beats.window_s == 2.0
-    assert "unknown key 'beats'" in config_error(write_yaml(MINIMAL), ["beats.window_s=2"])
+def test_task_can_be_chosen_by_override(write_yaml, toy_task: str) -> None:
+    cfg = load_config(write_yaml(MINIMAL), ["task=toy", "toy.window_s=2"])
+    assert cfg.task == "toy" and cfg.toy.window_s == 2.0
+    assert "unknown key 'toy'" in config_error(write_yaml(MINIMAL), ["toy.window_s=2"])
 
 
-def test_register_schema_rejects_bad_registrations(beats_task: str) -> None:
+def test_register_schema_rejects_bad_registrations(toy_task: str) -> None:
     with pytest.raises(TypeError):
         register_schema("plain", dict)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="already registered"):
-        register_schema("beats", GenericConfig)
-    assert register_schema("beats", _BeatsConfig) is _BeatsConfig  # idempotent
+        register_schema("toy", GenericConfig)
+    assert register_schema("toy", _ToyConfig) is _ToyConfig  # idempotent
 
 
 # ----------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import wfdb
 from wfdb.io import _signal as wfdb_signal
+from wfdb.io import header as wfdb_header
 
 from ecglab.errors import RecordError, RecordNotFoundError
 from ecglab.io.atomic import atomic_dir_writes
@@ -50,6 +51,12 @@ def read_header(path: str | Path) -> wfdb.Record:
     hea = base.with_suffix(".hea")
     if not hea.is_file():
         raise RecordNotFoundError(f"{hea}: header file not found")
+    try:
+        text = hea.read_bytes().decode("ascii", errors="ignore")  # as wfdb reads it
+    except OSError as exc:
+        raise RecordError(f"{hea}: unreadable header: {exc.strerror}") from None
+    if not wfdb_header.parse_header_content(text)[0]:
+        raise RecordError(f"{hea}: empty header (no record line, only blank or comment lines)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -213,19 +220,21 @@ def _wfdb_meta(rec: wfdb.Record, header: wfdb.Record, units: list[str], base: Pa
     }
 
 
-_GAIN_RE = re.compile(r"^\s*([-+0-9.eE]+)")
-
-
 def _header_gains(hea: Path, n_sig: int) -> list[float]:
-    """ADC gains as written in the header (wfdb replaces 0, "uncalibrated", with 200)."""
-    lines = [
-        ln for ln in hea.read_text(errors="replace").splitlines() if ln.strip() and not ln.startswith("#")
-    ]
+    """ADC gains as written in the header (wfdb replaces 0, "uncalibrated", with 200).
+
+    The header is split into lines and fields exactly as wfdb does (ASCII only, wfdb's signal-line
+    pattern), so that the gains line up with the signals wfdb read.
+    """
+    text = hea.read_bytes().decode("ascii", errors="ignore")
+    lines, _ = wfdb_header.parse_header_content(text)
     gains: list[float] = []
     for line in lines[1 : 1 + n_sig]:
-        fields = line.split()
-        match = _GAIN_RE.match(fields[2]) if len(fields) > 2 else None
-        gains.append(float(match.group(1)) if match else 0.0)
+        match = wfdb_header.rx_signal.match(line)
+        try:
+            gains.append(float(match.group("adc_gain")) if match and match.group("adc_gain") else 0.0)
+        except ValueError:
+            gains.append(0.0)
     return gains
 
 
