@@ -54,7 +54,26 @@ def demo(
 
     png = plot_recording(rec, out / "demo12.png")
     console.print(f"plot       {png}")
+    _classify_beats(rec, out)
     console.print(f"[green]done[/]: outputs in {out}/  (try `ecglab info {written['WFDB (format 16)']}`)")
+
+
+def _classify_beats(rec: Recording, out: Path) -> None:
+    """Detect and classify the beats of the simulated record with the shipped beat model."""
+    from ecglab.predict import BeatClassifier
+    from ecglab.pretrained import available_models
+    from ecglab.viz import plot_beats
+
+    if "mitdb-beats" not in available_models():
+        console.print("[yellow]beats[/]      skipped: the mitdb-beats model is not shipped in this build")
+        return
+    result = BeatClassifier.from_pretrained("mitdb-beats").predict(rec)
+    table = result.write_csv(out / f"{rec.record_id}.beats.csv")
+    result.write_annotations(out)
+    lead = result.leads[0]
+    png = plot_beats(rec, result.sample, result.labels, out / f"{rec.record_id}.beats.png", lead=lead)
+    counts = " ".join(f"{c}:{n}" for c, n in result.counts().items() if n)
+    console.print(f"beats      {len(result.sample)} detected on lead {lead} ({counts}) -> {table}, {png}")
 
 
 def _round_trip_error(original: Recording, back: Recording) -> float:

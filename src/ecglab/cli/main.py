@@ -28,6 +28,9 @@ COMMAND_MODULES = (
     "ecglab.cli.config",
     "ecglab.cli.demo",
     "ecglab.cli.train",
+    "ecglab.cli.evaluate",
+    "ecglab.cli.predict",
+    "ecglab.cli.export",
 )
 
 app = typer.Typer(

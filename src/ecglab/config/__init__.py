@@ -25,8 +25,11 @@ from ecglab.config.schema import (
     register_schema,
     schema_for,
 )
+from ecglab.config.tasks import BeatsConfig, BeatsSection  # registers the task schemas
 
 __all__ = [
+    "BeatsConfig",
+    "BeatsSection",
     "CVConfig",
     "DataConfig",
     "GenericConfig",

@@ -59,6 +59,7 @@ __all__ = [
     "LeakySplitWarning",
     "RecordSplit",
     "class_weights",
+    "dataset_root",
     "intra_split",
     "load_beat_set",
     "split_records",
@@ -431,7 +432,7 @@ def load_beat_set(
     ids = [str(r) for r in records]
     if not ids:
         raise RecordError("no records to load")
-    root = _mitdb_dir(data_root)
+    root = dataset_root(data_root)
     cache = Path(cache_dir).expanduser() if cache_dir is not None else user_cache_dir() / "beats"
     parts = []
     for rec_id in tqdm(ids, desc="mitdb beats", unit="record", disable=not progress, leave=False):
@@ -452,7 +453,7 @@ def load_beat_set(
     return beats
 
 
-def _mitdb_dir(data_root: str | os.PathLike[str] | None) -> Path:
+def dataset_root(data_root: str | os.PathLike[str] | None) -> Path:
     """The folder of the MIT-BIH records: ``<root>/mitdb``, or ``data_root`` if it holds them."""
     if data_root is not None:
         root = Path(data_root).expanduser()

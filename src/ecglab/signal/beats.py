@@ -55,7 +55,7 @@ __all__ = [
 
 #: Version of the preprocessing and feature code. Bump it whenever :func:`extract_beats` or
 #: :func:`rr_features` changes its output, so caches of beat windows are rebuilt.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 
 #: Names of the columns returned by :func:`rr_features`, in order.
 RR_FEATURE_NAMES: tuple[str, ...] = (
@@ -101,8 +101,10 @@ class BeatWindowSpec:
     after_s: float = 0.45
     low_hz: float = 0.5
     high_hz: float = 40.0
+    template: bool = False
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "template", bool(self.template))
         for name in ("fs", "before_s", "after_s", "low_hz", "high_hz"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not np.isfinite(value):
@@ -134,6 +136,12 @@ class BeatWindowSpec:
     def n_samples(self) -> int:
         """Window length in samples (``before + after``; 126 for the defaults)."""
         return self.before + self.after
+
+    @property
+    def channels_per_lead(self) -> int:
+        """Window rows per lead: 2 with ``template`` (the beat, and the beat minus the record's
+        median beat), else 1."""
+        return 2 if self.template else 1
 
     @property
     def peak_index(self) -> int:
@@ -354,4 +362,19 @@ def extract_beats(
     idx = centre[kept, None] + np.arange(spec.n_samples)[None, :]  # already shifted by the pad
     windows = xp[:, idx].transpose(1, 0, 2)  # [leads, n, W] -> [n, leads, W]
     windows = normalize_windows(windows)
+    if spec.template:
+        windows = add_template_difference(windows)
     return windows, rr[kept], kept
+
+
+def add_template_difference(windows: np.ndarray) -> np.ndarray:
+    """Append, per lead, the window minus the record's median beat (its "template").
+
+    Morphology relative to the patient's own typical beat transfers across patients better than
+    absolute morphology: an ectopic beat differs from *its patient's* normal beat, whatever that
+    patient's QRS looks like. ``[n, leads, W]`` → ``[n, 2 * leads, W]`` (beat rows first).
+    """
+    if windows.shape[0] == 0:
+        return np.zeros((0, 2 * windows.shape[1], windows.shape[2]), np.float32)
+    template = np.median(windows, axis=0, keepdims=True)
+    return np.ascontiguousarray(np.concatenate([windows, windows - template], axis=1), dtype=np.float32)

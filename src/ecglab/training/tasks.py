@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["TASK_MODULES", "TaskParts", "TaskSpec", "get_task", "list_tasks", "register_task"]
 
 # Modules that call register_task when imported; missing ones are skipped (features still to come).
-TASK_MODULES: tuple[str, ...] = ()
+TASK_MODULES: tuple[str, ...] = ("ecglab.training.beats",)
 
 EvaluateHook = Callable[
     ["lightning.LightningModule", "lightning.LightningDataModule", Path], Mapping[str, Any]

@@ -66,3 +66,54 @@ def _paper_grid(ax: Axes, t_end: float) -> None:
     ax.grid(which="minor", color="#f4b6b6", linewidth=0.4)
     ax.grid(which="major", color="#e06666", linewidth=0.6)
     ax.set_xlim(0, t_end)
+
+
+_CLASS_COLOURS = {"N": "#2b8a3e", "S": "#1c7ed6", "V": "#e03131", "F": "#f08c00", "Q": "#7048e8"}
+
+
+def plot_beats(
+    recording: Recording,
+    samples: np.ndarray,
+    labels: list[str],
+    path: str | Path,
+    *,
+    lead: str | None = None,
+    seconds: float | None = 20.0,
+    dpi: int = 110,
+) -> Path:
+    """One lead with each classified beat marked by its class letter and colour, saved as PNG.
+
+    Parameters
+    ----------
+    samples, labels
+        Beat positions (samples at ``recording.fs``) and their classes (N, S, V, F, Q).
+    lead
+        Lead to draw (default: the first).
+    seconds
+        Draw the first ``seconds`` only (None: all).
+    """
+    lead = lead or recording.leads[0]
+    y = recording.select([lead]).signal[0]
+    n = y.size if seconds is None else min(y.size, round(seconds * recording.fs))
+    t = np.arange(n) / recording.fs
+    fig = Figure(figsize=(max(8.0, 0.6 * t[-1] if n else 8.0), 2.6))
+    ax = fig.subplots()
+    ax.plot(t, y[:n], color="black", linewidth=0.7)
+    _paper_grid(ax, t[-1] if n else 1.0)
+    samples = np.asarray(samples)
+    shown = samples < n
+    top = float(np.nanmax(y[:n])) if n else 1.0
+    for s, label in zip(samples[shown], np.asarray(labels, dtype=object)[shown], strict=True):
+        colour = _CLASS_COLOURS.get(str(label), "grey")
+        ax.axvline(s / recording.fs, color=colour, alpha=0.25, linewidth=1.0)
+        ax.text(s / recording.fs, top * 1.05, str(label), color=colour, ha="center", va="bottom", fontsize=8)
+    counts = {c: int(np.sum(np.asarray(labels) == c)) for c in _CLASS_COLOURS}
+    summary = "  ".join(f"{c}:{k}" for c, k in counts.items() if k)
+    ax.set_title(f"{recording.record_id}  lead {lead}  {summary}", fontsize=9)
+    ax.set_xlabel("time (s)", fontsize=8)
+    ax.set_ylabel("mV", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_write(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=dpi)
+    return path

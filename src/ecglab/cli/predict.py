@@ -1,0 +1,74 @@
+"""``ecglab predict --model M PATH... --out DIR``: run a trained model on records."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ecglab.cli.console import console, debug_enabled, err_console
+from ecglab.errors import EcglabError
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``predict`` to the app."""
+    app.command("predict")(predict)
+
+
+def predict(
+    paths: list[Path] = typer.Argument(..., help="Records (any kind ecglab reads) or folders of records."),
+    model: str = typer.Option("mitdb-beats", "--model", "-m", help="Shipped model name or a run folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    backend: str = typer.Option("torch", help="torch or onnx (onnxruntime; export the model first)."),
+    onnx_path: Path | None = typer.Option(None, "--onnx", help="ONNX file for --backend onnx."),
+    peaks_from: str = typer.Option("ecglab", help="ecglab (own detector) or atr (reference annotations)."),
+    leads: str | None = typer.Option(None, help="Comma-separated leads to use instead of choosing."),
+    fs: float | None = typer.Option(None, help="Sampling rate of CSV records without a time column."),
+    units: str | None = typer.Option(None, help="Amplitude unit of CSV columns that state none."),
+) -> None:
+    """Detect and classify the beats of each record: <record>.beats.csv and <record>.ecglab."""
+    from ecglab.io.reader import detect_kind, iter_record_paths, read_record
+    from ecglab.predict import BeatClassifier
+
+    if peaks_from not in ("ecglab", "atr"):
+        raise typer.BadParameter("--peaks-from must be ecglab or atr")
+    classifier = BeatClassifier.from_pretrained(model, backend=backend, onnx_path=onnx_path)
+    targets = [p for path in paths for p in (iter_record_paths(path) if path.is_dir() else [path])]
+    out.mkdir(parents=True, exist_ok=True)
+    table = Table(title=f"beats by {model} ({backend})")
+    for col in ("record", "fs", "leads", "beats", "N", "S", "V", "F", "Q", "notes"):
+        table.add_column(col, overflow="fold")
+    failures: list[tuple[Path, str]] = []
+    for path in targets:
+        try:
+            kind = detect_kind(path)
+            options = {"fs": fs, "units": units} if kind == "csv" else {}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                rec = read_record(path, kind=kind, allow_unknown_leads=True, **options)
+            result = classifier.predict(
+                rec,
+                peaks="atr" if peaks_from == "atr" else None,
+                leads=[x.strip() for x in leads.split(",")] if leads else None,
+            )
+            result.write_csv(out / f"{result.record_id}.beats.csv")
+            result.write_annotations(out)
+        except EcglabError as exc:
+            if debug_enabled():
+                raise
+            failures.append((path, str(exc)))
+            err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            continue
+        counts = result.counts()
+        table.add_row(result.record_id, f"{rec.fs:g}", ",".join(result.leads), str(len(result.sample)),
+                      *(str(counts[c]) for c in "NSVFQ"), escape("; ".join(result.notes)))  # fmt: skip
+    console.print(table)
+    console.print(f"outputs in {escape(str(out))}/")
+    if failures:
+        err_console.print(f"[red]{len(failures)} of {len(targets)} record(s) failed:[/]")
+        for path, _ in failures:
+            err_console.print(f"  {escape(str(path))}", highlight=False)
+        raise typer.Exit(1)
