@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LOCK := requirements/constraints.txt
 # Developers keep the real PhysioNet data beside the checkout; CI has it there too.
-ECGLAB_DATA ?= $(abspath ../shared/data)
+ifeq ($(strip $(ECGLAB_DATA)),)
+ECGLAB_DATA := $(abspath ../shared/data)
+endif
 export ECGLAB_DATA
 
 .PHONY: demo test lint install install-dev clean
