@@ -42,9 +42,10 @@ def check_model_matches_data(cfg: DictConfig) -> None:
     from ecglab.signal.beats import RR_FEATURE_NAMES
 
     params = cfg.model.params
+    spec = window_spec(cfg)
     expected = {
-        "in_leads": len(cfg.data.leads),
-        "window": window_spec(cfg).n_samples,
+        "in_leads": len(cfg.data.leads) * spec.channels_per_lead,
+        "window": spec.n_samples,
         "n_rr": len(RR_FEATURE_NAMES),
     }
     for key, value in expected.items():
