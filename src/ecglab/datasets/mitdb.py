@@ -42,6 +42,7 @@ from ecglab.io.atomic import atomic_write
 from ecglab.io.leads import normalize_leads
 from ecglab.io.paths import ENV_VAR, dataset_dir, user_cache_dir
 from ecglab.io.wfdb_io import read_wfdb
+from ecglab.metrics.beats import BEAT_SYMBOLS
 from ecglab.signal.beats import FEATURE_VERSION, RR_FEATURE_NAMES, BeatWindowSpec, extract_beats
 
 __all__ = [
@@ -79,11 +80,8 @@ AAMI_MAP: dict[str, str] = {
     **dict.fromkeys(("/", "f", "Q"), "Q"),  # paced, paced fusion, unclassifiable
 }
 
-#: Every WFDB beat annotation code (``wfdb.io.annotation.is_qrs``). RR intervals are computed from
-#: all of them, also those outside the AAMI classes (``B``, ``r``, ``n``, ``?``), so the intervals
-#: are the physiological ones; non-beat codes (rhythm ``+``, noise ``~``, flutter waves ``!``,
-#: blocked P waves ``x`` ...) are skipped.
-BEAT_SYMBOLS: frozenset[str] = frozenset("NLRBAaJSVrFejnE/fQ?")
+# RR intervals are computed from every beat code (BEAT_SYMBOLS, the EC57 list), also those outside
+# the AAMI classes (``B``, ``r``, ``n``, ``?``), so the intervals are the physiological ones.
 
 #: Training set of the inter-patient protocol (22 records).
 DS1: tuple[str, ...] = (
