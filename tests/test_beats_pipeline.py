@@ -132,3 +132,24 @@ def test_end_to_end_scoring_counts_misses_and_extras():
     )
     pairs = sorted(zip(y_true.tolist(), y_pred.tolist(), strict=True))
     assert pairs == sorted([(1, 1), (2, 0), (0, NONE), (0, NONE), (NONE, 2)])
+
+
+def test_template_is_the_typical_sinus_beat_even_when_ectopics_dominate():
+    from ecglab.signal.beats import RR_FEATURE_NAMES, add_template_difference
+
+    n, w = 40, 16
+    sinus = np.zeros(w, np.float32)
+    sinus[8] = 1.0
+    ectopic = np.zeros(w, np.float32)
+    ectopic[4:8] = 0.5  # different morphology
+    # 30 ectopic beats at the usual rate, 10 sinus beats after pauses (as in MIT-BIH 232).
+    windows = np.stack([ectopic] * 30 + [sinus] * 10)[:, None, :]
+    rr = np.ones((n, len(RR_FEATURE_NAMES)), np.float32)
+    rr[30:, RR_FEATURE_NAMES.index("pre_local_ratio")] = 2.5
+    out = add_template_difference(windows, rr)
+    assert out.shape == (n, 2, w)
+    np.testing.assert_array_equal(out[:, 0], windows[:, 0])
+    np.testing.assert_allclose(out[30:, 1], 0.0)  # sinus beats equal the template
+    np.testing.assert_allclose(out[:30, 1], np.broadcast_to(ectopic - sinus, (30, w)))
+    # Without RR features the median of all beats is the template: here the ectopic one.
+    np.testing.assert_allclose(add_template_difference(windows)[:30, 1], 0.0)

@@ -55,7 +55,7 @@ __all__ = [
 
 #: Version of the preprocessing and feature code. Bump it whenever :func:`extract_beats` or
 #: :func:`rr_features` changes its output, so caches of beat windows are rebuilt.
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3
 
 #: Names of the columns returned by :func:`rr_features`, in order.
 RR_FEATURE_NAMES: tuple[str, ...] = (
@@ -363,18 +363,27 @@ def extract_beats(
     windows = xp[:, idx].transpose(1, 0, 2)  # [leads, n, W] -> [n, leads, W]
     windows = normalize_windows(windows)
     if spec.template:
-        windows = add_template_difference(windows)
+        windows = add_template_difference(windows, rr[kept])
     return windows, rr[kept], kept
 
 
-def add_template_difference(windows: np.ndarray) -> np.ndarray:
-    """Append, per lead, the window minus the record's median beat (its "template").
+def add_template_difference(windows: np.ndarray, rr: np.ndarray | None = None) -> np.ndarray:
+    """Append, per lead, the window minus the record's typical sinus beat (its "template").
 
     Morphology relative to the patient's own typical beat transfers across patients better than
-    absolute morphology: an ectopic beat differs from *its patient's* normal beat, whatever that
-    patient's QRS looks like. ``[n, leads, W]`` → ``[n, 2 * leads, W]`` (beat rows first).
+    absolute morphology: an ectopic beat differs from *its patient's* sinus beat, whatever that
+    patient's QRS looks like. The template is the median of the quarter of beats that came latest
+    relative to the local rhythm (largest ``pre_local_ratio``): premature beats (S, V) are the
+    least likely among them, also in records where ectopic beats outnumber sinus beats (MIT-BIH
+    232, where the sinus beats follow pauses). Without ``rr`` all beats form the template.
+    ``[n, leads, W]`` → ``[n, 2 * leads, W]`` (beat rows first).
     """
     if windows.shape[0] == 0:
         return np.zeros((0, 2 * windows.shape[1], windows.shape[2]), np.float32)
-    template = np.median(windows, axis=0, keepdims=True)
+    pool = windows
+    if rr is not None and len(rr) == len(windows):
+        ratio = rr[:, RR_FEATURE_NAMES.index("pre_local_ratio")]
+        late = ratio >= np.quantile(ratio, 0.75)
+        pool = windows[late] if late.any() else windows
+    template = np.median(pool, axis=0, keepdims=True)
     return np.ascontiguousarray(np.concatenate([windows, windows - template], axis=1), dtype=np.float32)
