@@ -157,12 +157,26 @@ def test_rr_features_regular() -> None:
     np.testing.assert_allclose(f[:, 4:], 1.0, rtol=1e-6)
 
 
+def test_pre_sinus_ratio_calls_ectopic_runs_early() -> None:
+    # MIT-BIH 232-like: runs of 3 ectopic beats 1.0 s apart, each run after a 2.5 s sinus pause.
+    intervals = [2.5, 1.0, 1.0, 1.0] * 10
+    peaks = np.concatenate(([0], np.cumsum(np.array(intervals) * 100))).astype(int)
+    f = rr_features(peaks, 100.0)
+    sinus = np.flatnonzero(np.isclose(f[:, COL["pre_rr"]], 2.5))
+    ectopic = np.flatnonzero(np.isclose(f[:, COL["pre_rr"]], 1.0))
+    # local and record RR follow the ectopic rhythm and call it normal ...
+    np.testing.assert_allclose(f[ectopic[5:], COL["pre_record_ratio"]], 1.0)
+    # ... the sinus ratio says early (1.0 / 2.5), and sinus beats are at 1.
+    np.testing.assert_allclose(f[ectopic, COL["pre_sinus_ratio"]], 0.4, rtol=1e-6)
+    np.testing.assert_allclose(f[sinus, COL["pre_sinus_ratio"]], 1.0, rtol=1e-6)
+
+
 def test_rr_features_irregular_by_hand() -> None:
     # intervals (s): 12 x 1.0, a premature beat (0.6) and its pause (1.4), 3 x 1.0, then 12 x 0.5
     intervals = [1.0] * 12 + [0.6, 1.4] + [1.0] * 3 + [0.5] * 12
     peaks = np.concatenate(([0], np.cumsum(np.round(np.array(intervals) * 100)))).astype(int)
     f = rr_features(peaks, 100.0)
-    assert f.shape == (30, 7) and np.isfinite(f).all()
+    assert f.shape == (30, len(RR_FEATURE_NAMES)) and np.isfinite(f).all()
     np.testing.assert_allclose(f[:, COL["record_rr"]], 1.0)  # median of 29 intervals
     # the premature beat (#13): local RR = median of the 10 intervals before its own = 1.0
     premature = f[13]
@@ -189,7 +203,7 @@ def test_rr_features_irregular_by_hand() -> None:
 
 
 def test_rr_features_degenerate_and_invalid() -> None:
-    assert rr_features(np.array([], dtype=int), 360.0).shape == (0, 7)
+    assert rr_features(np.array([], dtype=int), 360.0).shape == (0, len(RR_FEATURE_NAMES))
     one = rr_features(np.array([100]), 360.0)
     assert np.isfinite(one).all() and np.allclose(one[0, 4:], 1.0)
     two = rr_features(np.array([0, 360]), 360.0)
@@ -210,7 +224,7 @@ def test_windows_same_shape_and_centred_at_any_fs(fs: float) -> None:
     peaks = np.round(times * fs).astype(int)
     windows, rr, kept = extract_beats(rec, peaks, SPEC, ["MLII"])
     assert windows.shape == (len(peaks), 1, SPEC.n_samples) == (len(peaks), 1, 126)
-    assert windows.dtype == np.float32 and rr.shape == (len(peaks), 7)
+    assert windows.dtype == np.float32 and rr.shape == (len(peaks), len(RR_FEATURE_NAMES))
     np.testing.assert_array_equal(kept, np.arange(len(peaks)))
     assert SPEC.peak_index == round(SPEC.before_s * SPEC.fs) == 45
     normal = np.array([k != "V" for k in kinds])
@@ -275,7 +289,7 @@ def test_extract_beats_leads_nan_and_errors() -> None:
     with pytest.raises(RecordError):
         extract_beats(one, np.array([5, 1, 9]), SPEC)
     empty = extract_beats(one, np.array([], dtype=int), SPEC)
-    assert empty[0].shape == (0, 1, SPEC.n_samples) and empty[1].shape == (0, 7)
+    assert empty[0].shape == (0, 1, SPEC.n_samples) and empty[1].shape == (0, len(RR_FEATURE_NAMES))
 
 
 def test_spec_validation() -> None:
@@ -324,7 +338,7 @@ def test_load_beat_set_counts_rr_and_cache(mitdb_dir: Path, tmp_path: Path, monk
     plan = {"900": record_plan(0), "901": record_plan(1)}
     beats = load_beat_set(["900", 901], data_root=mitdb_dir.parent, cache_dir=cache, progress=False)
     assert isinstance(beats, BeatSet) and not beats.leaky
-    assert beats.windows.shape == (len(beats), 1, SPEC.n_samples) and beats.rr.shape == (len(beats), 7)
+    assert beats.windows.shape == (len(beats), 1, SPEC.n_samples) and beats.rr.shape == (len(beats), len(RR_FEATURE_NAMES))
     for name, p in plan.items():
         sub = beats.subset(beats.records == name)
         kinds = [k for k in p["kinds"] if k != "?"]
@@ -378,7 +392,7 @@ def test_beat_dataset_and_class_weights(mitdb_dir: Path, tmp_path: Path) -> None
     plain = BeatDataset(beats)
     window, rr, label = plain[3]
     assert window.shape == (1, SPEC.n_samples) and window.dtype == torch.float32
-    assert rr.shape == (7,) and isinstance(label, int) and label == beats.labels[3]
+    assert rr.shape == (len(RR_FEATURE_NAMES),) and isinstance(label, int) and label == beats.labels[3]
     torch.testing.assert_close(window, torch.from_numpy(beats.windows[3]))
     torch.manual_seed(0)
     augmented = BeatDataset(beats, augment=True)
@@ -403,7 +417,7 @@ def test_beat_cnn_shapes_params_and_registry() -> None:
     model = BeatCNN().eval()
     n_params = sum(p.numel() for p in model.parameters())
     assert n_params < 200_000
-    windows, rr = torch.randn(16, 1, SPEC.n_samples), torch.rand(16, 7) + 0.5
+    windows, rr = torch.randn(16, 1, SPEC.n_samples), torch.rand(16, len(RR_FEATURE_NAMES)) + 0.5
     with torch.inference_mode():
         assert model(windows, rr).shape == (16, 5)
     two_leads = BeatCNN(in_leads=2, use_rr=False, width=16).eval()

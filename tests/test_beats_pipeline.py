@@ -34,7 +34,10 @@ def model_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("beat-model")
     (folder / "config.yaml").write_text((REPO / "configs" / "mitdb-beats.yaml").read_text())
     torch.manual_seed(0)
-    model = create_model("beat_cnn", in_leads=1, window=126, n_rr=7, n_classes=5)
+    from omegaconf import OmegaConf
+
+    params = OmegaConf.load(folder / "config.yaml").model.params
+    model = create_model("beat_cnn", **OmegaConf.to_container(params))
     save_file(model.state_dict(), folder / "model.safetensors")
     return folder
 

@@ -67,7 +67,7 @@ class BeatCNN(nn.Module):
     Examples
     --------
     >>> model = BeatCNN().eval()
-    >>> model(torch.zeros(8, 1, 126), torch.ones(8, 7)).shape
+    >>> model(torch.zeros(8, 1, 126), torch.ones(8, 8)).shape
     torch.Size([8, 5])
     """
 
@@ -75,7 +75,7 @@ class BeatCNN(nn.Module):
         self,
         in_leads: int = 1,
         window: int = 126,
-        n_rr: int = 7,
+        n_rr: int = 8,
         n_classes: int = 5,
         width: int = 32,
         dropout: float = 0.2,

@@ -55,7 +55,7 @@ __all__ = [
 
 #: Version of the preprocessing and feature code. Bump it whenever :func:`extract_beats` or
 #: :func:`rr_features` changes its output, so caches of beat windows are rebuilt.
-FEATURE_VERSION = 3
+FEATURE_VERSION = 4
 
 #: Names of the columns returned by :func:`rr_features`, in order.
 RR_FEATURE_NAMES: tuple[str, ...] = (
@@ -66,6 +66,7 @@ RR_FEATURE_NAMES: tuple[str, ...] = (
     "pre_local_ratio",  # pre_rr / local_rr: < 1 for a premature beat
     "pre_record_ratio",  # pre_rr / record_rr
     "post_pre_ratio",  # post_rr / pre_rr: > 1 for a premature beat followed by a pause
+    "pre_sinus_ratio",  # pre_rr / sinus_rr (median pre-RR of the latest quarter of beats)
 )
 
 #: Number of preceding RR intervals whose median is the local RR.
@@ -200,7 +201,7 @@ def rr_features(peaks: np.ndarray, fs: float, n_samples: int | None = None) -> n
     Returns
     -------
     np.ndarray
-        float32 ``[n_beats, 7]``, never NaN:
+        float32 ``[n_beats, 8]``, never NaN:
 
         - ``pre_rr``, ``post_rr``: intervals to the previous / next beat in seconds. The first
           beat has no previous beat and the last no next one: they get the record RR, a neutral
@@ -211,6 +212,11 @@ def rr_features(peaks: np.ndarray, fs: float, n_samples: int | None = None) -> n
           ignores missed or extra detections and compensatory pauses.
         - ``record_rr``: median of all intervals of the record.
         - ratios ``pre_rr / local_rr``, ``pre_rr / record_rr``, ``post_rr / pre_rr``.
+        - ``pre_sinus_ratio``: ``pre_rr`` over the record's *sinus* cycle, estimated as the median
+          pre-RR of the quarter of beats that came latest relative to their local rhythm (the
+          beats least likely premature). Where ectopic beats outnumber sinus beats (MIT-BIH 232:
+          atrial premature beats between long sinus cycles), local and record RR describe the
+          ectopic rhythm and call it normal; this ratio still says "early".
 
         A single-beat record uses :data:`DEFAULT_RR_S` for every interval.
 
@@ -249,7 +255,19 @@ def rr_features(peaks: np.ndarray, fs: float, n_samples: int | None = None) -> n
     out[:, 4] = pre / local
     out[:, 5] = pre / record
     out[:, 6] = post / pre
+    out[:, 7] = pre / float(np.median(pre[latest_quarter(out[:, 4])]))
     return out
+
+
+def latest_quarter(pre_local_ratio: np.ndarray) -> np.ndarray:
+    """Indices of the quarter of beats (at least one) with the largest ``pre_local_ratio``.
+
+    These came latest relative to their local rhythm, so they are the beats least likely to be
+    premature: ecglab's estimate of a record's sinus beats. Ranking (not a quantile threshold) keeps
+    the count fixed when many beats tie at the same ratio.
+    """
+    k = max(1, len(pre_local_ratio) // 4)
+    return np.argsort(pre_local_ratio, kind="stable")[-k:]
 
 
 def normalize_windows(windows: np.ndarray) -> np.ndarray:
@@ -382,8 +400,6 @@ def add_template_difference(windows: np.ndarray, rr: np.ndarray | None = None) -
         return np.zeros((0, 2 * windows.shape[1], windows.shape[2]), np.float32)
     pool = windows
     if rr is not None and len(rr) == len(windows):
-        ratio = rr[:, RR_FEATURE_NAMES.index("pre_local_ratio")]
-        late = ratio >= np.quantile(ratio, 0.75)
-        pool = windows[late] if late.any() else windows
+        pool = windows[latest_quarter(rr[:, RR_FEATURE_NAMES.index("pre_local_ratio")])]
     template = np.median(pool, axis=0, keepdims=True)
     return np.ascontiguousarray(np.concatenate([windows, windows - template], axis=1), dtype=np.float32)
