@@ -338,7 +338,10 @@ def test_load_beat_set_counts_rr_and_cache(mitdb_dir: Path, tmp_path: Path, monk
     plan = {"900": record_plan(0), "901": record_plan(1)}
     beats = load_beat_set(["900", 901], data_root=mitdb_dir.parent, cache_dir=cache, progress=False)
     assert isinstance(beats, BeatSet) and not beats.leaky
-    assert beats.windows.shape == (len(beats), 1, SPEC.n_samples) and beats.rr.shape == (len(beats), len(RR_FEATURE_NAMES))
+    assert beats.windows.shape == (len(beats), 1, SPEC.n_samples) and beats.rr.shape == (
+        len(beats),
+        len(RR_FEATURE_NAMES),
+    )
     for name, p in plan.items():
         sub = beats.subset(beats.records == name)
         kinds = [k for k in p["kinds"] if k != "?"]
