@@ -7,6 +7,7 @@ the shipped model is measured by benchmarks/beats.py.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import neurokit2 as nk
@@ -156,3 +157,16 @@ def test_template_is_the_typical_sinus_beat_even_when_ectopics_dominate():
     np.testing.assert_allclose(out[:30, 1], np.broadcast_to(ectopic - sinus, (30, w)))
     # Without RR features the median of all beats is the template: here the ectopic one.
     np.testing.assert_allclose(add_template_difference(windows)[:30, 1], 0.0)
+
+
+def test_export_cli_and_onnx_backend_agree_with_torch(model_dir, tmp_path, capsys):
+    onnx_file = tmp_path / "beats.onnx"
+    run(["export", "--model", str(model_dir), "--out", str(onnx_file)])
+    assert onnx_file.is_file() and "max |diff|" in capsys.readouterr().out
+    report = json.loads(onnx_file.with_suffix(".parity.json").read_text())
+    assert report["ok"] and report["max_abs_diff"] <= 1e-4
+    rec = _ecg(360)
+    torch_result = BeatClassifier.from_pretrained(model_dir).predict(rec)
+    onnx_result = BeatClassifier.from_pretrained(model_dir, backend="onnx", onnx_path=onnx_file).predict(rec)
+    np.testing.assert_array_equal(torch_result.sample, onnx_result.sample)
+    np.testing.assert_allclose(torch_result.probs, onnx_result.probs, atol=1e-4)
