@@ -63,6 +63,9 @@ class BeatCNN(nn.Module):
     use_rr
         Use the RR branch. Without it the model sees morphology only (an ablation; the ``rr``
         argument of :meth:`forward` is then ignored).
+    rr_columns
+        Indices of the RR features (columns of ``ecglab.signal.beats.RR_FEATURE_NAMES``) the model
+        uses; None: all. The input still carries all ``n_rr`` columns.
 
     Examples
     --------
@@ -80,6 +83,7 @@ class BeatCNN(nn.Module):
         width: int = 32,
         dropout: float = 0.2,
         use_rr: bool = True,
+        rr_columns: list[int] | None = None,
     ) -> None:
         super().__init__()
         if in_leads < 1 or window < 16 or n_classes < 2 or width < 4 or (use_rr and n_rr < 1):
@@ -91,6 +95,13 @@ class BeatCNN(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.in_leads, self.window, self.n_rr, self.n_classes = in_leads, window, n_rr, n_classes
         self.use_rr = use_rr
+        columns = list(range(n_rr)) if rr_columns is None else [int(c) for c in rr_columns]
+        if not columns or min(columns) < 0 or max(columns) >= n_rr:
+            raise ValueError(f"rr_columns must index the {n_rr} RR features, got {rr_columns}")
+        # Which RR features the model uses (all by default); the input keeps all n_rr columns so
+        # every caller passes the same features and the selection travels with the weights.
+        self.register_buffer("rr_columns", torch.tensor(columns, dtype=torch.long), persistent=False)
+        n_used = len(columns)
         chans = (max(width // 2, 4), max(3 * width // 4, 4), 3 * width // 2, 2 * width)
         # The first block downsamples by a strided convolution instead of conv + max-pool: the
         # windows are band-limited to 40 Hz, so at 180 Hz they are oversampled ~2x and a learned
@@ -109,8 +120,8 @@ class BeatCNN(nn.Module):
         if use_rr:
             # BatchNorm on the raw features standardises seconds and ratios alike.
             self.rr_mlp = nn.Sequential(
-                nn.BatchNorm1d(n_rr),
-                nn.Linear(n_rr, width),
+                nn.BatchNorm1d(n_used),
+                nn.Linear(n_used, width),
                 nn.ReLU(inplace=True),
                 nn.Linear(width, width),
                 nn.ReLU(inplace=True),
@@ -145,6 +156,7 @@ class BeatCNN(nn.Module):
         if self.rr_mlp is not None:
             if rr is None:
                 raise ValueError("BeatCNN was built with use_rr=True: pass the RR features")
+            rr = rr.index_select(1, self.rr_columns)
             h = torch.cat([h, self.rr_mlp(rr.clamp(*RR_CLIP))], dim=1)
         return self.head(h)
 
