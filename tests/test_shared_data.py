@@ -187,3 +187,16 @@ def test_info_cli_on_mitdb_exits_zero(shared_data, capsys):
     run(["info", str(shared_data / "mitdb" / "208")])  # returns normally: exit status 0
     out = capsys.readouterr().out
     assert "360 Hz" in out and "MLII" in out and "V:992" in out and "F:373" in out
+
+
+def test_shipped_beat_model_on_two_ds2_records_end_to_end(shared_data, tmp_path):
+    """The shipped weights load without pickle and classify unseen patients sensibly (full DS2
+    figures: benchmarks/beats.py and the model card)."""
+    from ecglab.evaluate import evaluate_beat_model
+    from ecglab.predict import BeatClassifier
+
+    result = evaluate_beat_model(BeatClassifier.from_pretrained("mitdb-beats"), ["100", "233"], tmp_path,
+                                 data_root=str(shared_data), progress=False)  # fmt: skip
+    e2e = result["end_to_end"]
+    assert e2e["accuracy"] > 0.97 and e2e["per_class"]["V"]["f1"] > 0.9
+    assert (tmp_path / "confusion_end_to_end.png").is_file() and (tmp_path / "per_record.csv").is_file()
