@@ -25,6 +25,7 @@ class BeatsSection:
     low_hz: float = bounded(0.5, gt=0.0)
     high_hz: float = bounded(40.0, gt=0.0)
     template: bool = False
+    rr_dropout: float = bounded(0.0, ge=0.0, le=1.0)
     split: str = choice("inter", SPLITS)
     val_fraction: float = bounded(0.2, gt=0.0, le=0.5)
     balance: str = choice("weighted", BALANCE)

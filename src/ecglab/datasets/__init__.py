@@ -6,8 +6,7 @@ wfdb and scipy are loaded only when a dataset is actually used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ecglab._lazy import lazy_exports
 
 _EXPORTS = {
     name: "ecglab.datasets.mitdb"
@@ -36,14 +35,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ecglab.datasets' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

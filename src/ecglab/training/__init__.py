@@ -2,7 +2,7 @@
 
 >>> from ecglab.config import load_config
 >>> from ecglab.training import train
->>> run_dir = train(load_config("configs/beats.yaml"), name="beats")  # doctest: +SKIP
+>>> run_dir = train(load_config("configs/mitdb-beats.yaml"), name="mitdb-beats")  # doctest: +SKIP
 
 Names are imported lazily: ``import ecglab.training.tasks`` (to register a task) does not import
 Lightning, and the CLI stays fast until a command trains.
@@ -10,8 +10,9 @@ Lightning, and the CLI stays fast until a command trains.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ecglab._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ecglab.training.module import EcgTaskModule, TrainingDiverged, build_optimizer, build_scheduler
@@ -62,14 +63,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ecglab.training' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -144,6 +144,8 @@ class BeatsModule(EcgTaskModule):
         windows, rr, y = batch
         if stage == "train" and self.cfg.beats.augment:
             windows = augment_windows(windows)
+        if stage == "train" and float(self.cfg.beats.get("rr_dropout", 0.0)) > 0:
+            rr = hide_local_rhythm(rr, float(self.cfg.beats.rr_dropout))
         logits = self.model(windows, rr)
         if stage == "val":
             self._val_true.append(y.detach().cpu())
@@ -178,6 +180,26 @@ def augment_windows(
     index = (torch.arange(n, device=windows.device).view(1, 1, n) - shift).clamp(0, n - 1)
     shifted = windows.gather(2, index.expand_as(windows))  # edge samples repeat, nothing wraps
     return shifted * gain + noise_std * torch.randn_like(windows)
+
+
+def hide_local_rhythm(rr: torch.Tensor, p: float) -> torch.Tensor:
+    """For a random fraction ``p`` of beats, set the local/record rhythm ratios to 1 ("regular").
+
+    In DS1 prematurity is visible in ``pre_local_ratio`` and ``pre_sinus_ratio`` alike, so a model
+    learns to lean on the local one, which fails where ectopic beats set the local rhythm (MIT-BIH
+    232). Hiding it now and then makes the model use the sinus-cycle ratio as well.
+    """
+    from ecglab.signal.beats import RR_FEATURE_NAMES
+
+    hide = torch.rand(rr.shape[0], device=rr.device) < p
+    rr = rr.clone()
+    for name in ("pre_local_ratio", "pre_record_ratio"):
+        rr[hide, RR_FEATURE_NAMES.index(name)] = 1.0
+    local = RR_FEATURE_NAMES.index("local_rr")
+    rr[hide, local] = rr[hide, RR_FEATURE_NAMES.index("pre_rr")]
+    record = RR_FEATURE_NAMES.index("record_rr")
+    rr[hide, record] = rr[hide, RR_FEATURE_NAMES.index("pre_rr")]
+    return rr
 
 
 def predict_proba(
