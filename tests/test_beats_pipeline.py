@@ -170,3 +170,23 @@ def test_export_cli_and_onnx_backend_agree_with_torch(model_dir, tmp_path, capsy
     onnx_result = BeatClassifier.from_pretrained(model_dir, backend="onnx", onnx_path=onnx_file).predict(rec)
     np.testing.assert_array_equal(torch_result.sample, onnx_result.sample)
     np.testing.assert_allclose(torch_result.probs, onnx_result.probs, atol=1e-4)
+
+
+def test_forced_leads_are_normalised_counted_and_peaks_checked(model_dir):
+    classifier = BeatClassifier.from_pretrained(model_dir)
+    rec = _ecg(360, lead="").select(["II", "V5"]).replace(leads=("MLII", "V5"))
+    assert classifier.predict(rec, leads=["ml2"]).leads == ("MLII",)
+    with pytest.raises(LeadError, match=r"2 lead\(s\) given \(MLII, V5\) but the model takes 1"):
+        classifier.predict(rec, leads=["MLII", "V5"])
+    with pytest.raises(RecordError):
+        classifier.predict(rec, peaks=np.array([100.7, 500.2]))
+
+
+def test_predict_refuses_to_overwrite_outputs_of_another_record(model_dir, tmp_path, capsys):
+    for folder in ("a", "b"):
+        write_wfdb(_ecg(250).replace(record_id="same"), tmp_path / folder)
+    with pytest.raises(SystemExit) as exit_info:
+        run(["predict", "--model", str(model_dir), str(tmp_path / "a"), str(tmp_path / "b"),
+             "--out", str(tmp_path / "out")])  # fmt: skip
+    assert exit_info.value.code == 1
+    assert "would overwrite those of" in capsys.readouterr().err

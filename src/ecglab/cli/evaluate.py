@@ -32,7 +32,8 @@ def evaluate(
     if dataset != "mitdb":
         raise ConfigError(f"--dataset {dataset!r}: beat models evaluate on mitdb")
     classifier = BeatClassifier.from_pretrained(model, backend=backend)
-    records = list(split_records(split))
+    cfg = classifier.cfg  # val/train are the model's own held-out / training records
+    records = list(split_records(split, val_fraction=cfg.beats.val_fraction, seed=int(cfg.cv.seed)))
     result = evaluate_beat_model(
         classifier, records, out, data_root=str(data) if data else None, split_name=split
     )

@@ -10,6 +10,7 @@ import typer
 
 from ecglab.cli.console import console
 from ecglab.errors import EcglabError
+from ecglab.io.atomic import atomic_write
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +39,7 @@ def export(
     report = check_parity(
         net, path, {"window": torch.from_numpy(windows), "rr": torch.from_numpy(rr)}, atol=atol
     )
-    with open(path.with_suffix(".parity.json"), "w") as f:
+    with atomic_write(path.with_suffix(".parity.json"), "w") as f:
         json.dump({**report.as_dict(), "inputs": source}, f, indent=2)
     if not report.ok:
         path.unlink()
@@ -64,7 +65,9 @@ def _parity_beats(cfg: Any, data: Path | None) -> tuple[Any, Any, str]:
     except EcglabError:
         rng = np.random.default_rng(0)
         spec = window_spec(cfg)
-        n_rows = int(cfg.model.params.get("in_leads", 1))
+        from ecglab.signal.beats import RR_FEATURE_NAMES
+
+        n_rows = len(cfg.data.leads) * spec.channels_per_lead
         windows = rng.normal(size=(512, n_rows, spec.n_samples)).astype(np.float32)
-        rr = rng.uniform(0.3, 1.5, size=(512, int(cfg.model.params.get("n_rr", 7)))).astype(np.float32)
+        rr = rng.uniform(0.3, 1.5, size=(512, len(RR_FEATURE_NAMES))).astype(np.float32)
         return windows, rr, "random beats (no MIT-BIH data found)"

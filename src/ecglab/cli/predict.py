@@ -42,6 +42,7 @@ def predict(
     for col in ("record", "fs", "leads", "beats", "N", "S", "V", "F", "Q", "notes"):
         table.add_column(col, overflow="fold")
     failures: list[tuple[Path, str]] = []
+    written: dict[str, Path] = {}  # output name -> the record that produced it
     for path in targets:
         try:
             kind = detect_kind(path)
@@ -54,7 +55,13 @@ def predict(
                 peaks="atr" if peaks_from == "atr" else None,
                 leads=[x.strip() for x in leads.split(",")] if leads else None,
             )
-            result.write_csv(out / f"{result.record_id}.beats.csv")
+            name = result.output_name
+            if name in written:
+                raise EcglabError(
+                    f"{path}: outputs would overwrite those of {written[name]} ({name}.beats.csv)"
+                )
+            written[name] = path
+            result.write_csv(out / f"{name}.beats.csv")
             result.write_annotations(out)
         except EcglabError as exc:
             if debug_enabled():

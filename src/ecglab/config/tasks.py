@@ -35,7 +35,7 @@ class BeatsSection:
     label_smoothing: float = bounded(0.0, ge=0.0, lt=1.0)
     augment: bool = True
     cache_dir: str | None = None
-    eval_split: str = "ds2"
+    eval_split: str = choice("ds2", ("ds2", "ds1", "val", "train"))
 
 
 @dataclass

@@ -18,7 +18,7 @@ import numpy as np
 
 from ecglab.errors import LeadError, RecordError
 from ecglab.io.atomic import atomic_write
-from ecglab.io.leads import is_known_lead
+from ecglab.io.leads import is_known_lead, normalize_leads
 from ecglab.io.recording import Annotations, Recording
 
 CLASSES = ("N", "S", "V", "F", "Q")
@@ -65,6 +65,13 @@ class BeatPrediction:
         labels = self.labels
         return {c: labels.count(c) for c in CLASSES}
 
+    @property
+    def output_name(self) -> str:
+        """File stem of this record's outputs (a WFDB-legal version of the record id)."""
+        from ecglab.io.wfdb_io import safe_record_name
+
+        return safe_record_name(self.record_id)
+
     def write_csv(self, path: str | os.PathLike[str]) -> Path:
         """``sample,time_s,label,prob_N,...,prob_Q`` (header only when no beat was found)."""
         path = Path(path)
@@ -78,10 +85,10 @@ class BeatPrediction:
         """WFDB annotation file ``<record>.<extension>`` (AAMI letters are valid MIT codes)."""
         if not len(self.sample):
             return None
-        from ecglab.io.wfdb_io import safe_record_name, write_annotations
+        from ecglab.io.wfdb_io import write_annotations
 
         ann = Annotations(sample=self.sample, symbol=tuple(self.labels))
-        return write_annotations(ann, Path(directory) / safe_record_name(self.record_id), self.fs, extension)
+        return write_annotations(ann, Path(directory) / self.output_name, self.fs, extension)
 
 
 class BeatClassifier:
@@ -194,7 +201,15 @@ class BeatClassifier:
             raise RecordError(
                 f"{where}: sampling rate {recording.fs:g} Hz is below {MIN_FS:g} Hz (QRS not resolved)"
             )
-        chosen = tuple(leads) if leads else self.choose_leads(recording)
+        if leads:
+            chosen = normalize_leads(leads, allow_unknown=True, where=where)
+            if len(chosen) != len(self.train_leads):
+                raise LeadError(
+                    f"{where}: {len(chosen)} lead(s) given ({', '.join(chosen)}) but the model takes "
+                    f"{len(self.train_leads)} ({', '.join(self.train_leads)})"
+                )
+        else:
+            chosen = self.choose_leads(recording)
         notes: list[str] = []
         if chosen != self.train_leads:
             notes.append(f"lead(s) {', '.join(chosen)} used in place of {', '.join(self.train_leads)}")
@@ -211,7 +226,9 @@ class BeatClassifier:
             ecg = [lead for lead in recording.leads if is_known_lead(lead)] or list(chosen)
             samples, source = detect_rpeaks(recording, leads=ecg), "ecglab"
         else:
-            samples, source = np.asarray(peaks, dtype=np.int64), "given"
+            from ecglab.signal.beats import check_peaks
+
+            samples, source = check_peaks(np.asarray(peaks), recording.n_samples, where=where), "given"
         if not len(samples):
             notes.append("no beats found")
             return BeatPrediction(recording.record_id, recording.fs, np.zeros(0, np.int64),

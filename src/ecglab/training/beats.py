@@ -226,7 +226,8 @@ def evaluate_beats(module: BeatsModule, datamodule: BeatsData, run_dir: Path) ->
     if module.cfg.beats.split == "intra":
         beats, split = datamodule.val_set, "intra-test (LEAKY: same patients as training)"
     else:
-        beats = datamodule._load(split_records(split))
+        b, seed = module.cfg.beats, int(module.cfg.cv.seed)
+        beats = datamodule._load(split_records(split, val_fraction=b.val_fraction, seed=seed))
     probs = predict_proba(module.model, beats.windows, beats.rr)
     report = classification_report(beats.labels, probs.argmax(1), AAMI_CLASSES)
     plot_confusion(report["confusion"], report["labels"], run_dir / f"{split.split()[0]}_confusion.png",
