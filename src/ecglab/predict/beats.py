@@ -143,6 +143,11 @@ class BeatClassifier:
             raise RecordError(f"model {model!s} was trained for task {cfg.task!r}, not beats")
         if kwargs.get("backend") == "onnx" and kwargs.get("onnx_path") is None:
             kwargs["onnx_path"] = folder / "model.onnx"
+            if not kwargs["onnx_path"].is_file():
+                raise RecordError(
+                    f"backend onnx needs an ONNX file: make one with `ecglab export --model {model} "
+                    "--out FILE.onnx` and pass --onnx FILE.onnx"
+                )
         return cls(net, cfg, **kwargs)
 
     def choose_leads(self, recording: Recording) -> tuple[str, ...]:
