@@ -200,3 +200,10 @@ def test_shipped_beat_model_on_two_ds2_records_end_to_end(shared_data, tmp_path)
     e2e = result["end_to_end"]
     assert e2e["accuracy"] > 0.97 and e2e["per_class"]["V"]["f1"] > 0.9
     assert (tmp_path / "confusion_end_to_end.png").is_file() and (tmp_path / "per_record.csv").is_file()
+
+
+def test_evaluate_cli_on_named_records(shared_data, tmp_path, capsys):
+    run(["evaluate", "--records", "100", "--data", str(shared_data), "--out", str(tmp_path)])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["records"] == ["100"] and metrics["split"] == "records"
+    assert metrics["reference_beats"]["n"] == 2273 and "(1 records)" in capsys.readouterr().out

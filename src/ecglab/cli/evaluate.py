@@ -20,6 +20,12 @@ def evaluate(
     model: str = typer.Option("mitdb-beats", "--model", "-m", help="Shipped model name or a run folder."),
     dataset: str = typer.Option("mitdb", help="Dataset to evaluate on (mitdb)."),
     split: str = typer.Option("ds2", help="Split: ds2 (test), ds1, val, train."),
+    records_opt: str | None = typer.Option(
+        None,
+        "--records",
+        help="Comma-separated record names instead of --split (e.g. 232, or 118e00 with "
+        "--data pointing at an nstdb folder).",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder for metrics.json and plots."),
     data: Path | None = typer.Option(None, "--data", help="Data root (else $ECGLAB_DATA, then the cache)."),
     backend: str = typer.Option("torch", help="torch or onnx."),
@@ -33,7 +39,10 @@ def evaluate(
         raise ConfigError(f"--dataset {dataset!r}: beat models evaluate on mitdb")
     classifier = BeatClassifier.from_pretrained(model, backend=backend)
     cfg = classifier.cfg  # val/train are the model's own held-out / training records
-    records = list(split_records(split, val_fraction=cfg.beats.val_fraction, seed=int(cfg.cv.seed)))
+    if records_opt:
+        records, split = [r.strip() for r in records_opt.split(",") if r.strip()], "records"
+    else:
+        records = list(split_records(split, val_fraction=cfg.beats.val_fraction, seed=int(cfg.cv.seed)))
     result = evaluate_beat_model(
         classifier, records, out, data_root=str(data) if data else None, split_name=split
     )
