@@ -55,6 +55,8 @@ def demo(
     png = plot_recording(rec, out / "demo12.png")
     console.print(f"plot       {png}")
     _classify_beats(rec, out)
+    _render_paper(rec, out, seed)
+    _classify_12lead(rec, out)
     console.print(f"[green]done[/]: outputs in {out}/  (try `ecglab info {written['WFDB (format 16)']}`)")
 
 
@@ -74,6 +76,37 @@ def _classify_beats(rec: Recording, out: Path) -> None:
     png = plot_beats(rec, result.sample, result.labels, out / f"{rec.record_id}.beats.png", lead=lead)
     counts = " ".join(f"{c}:{n}" for c, n in result.counts().items() if n)
     console.print(f"beats      {len(result.sample)} detected on lead {lead} ({counts}) -> {table}, {png}")
+
+
+def _render_paper(rec: Recording, out: Path, seed: int) -> None:
+    """Print the record as a 3x4+1 ECG on paper with its exact masks, and rebuild it from them."""
+    import numpy as np
+
+    from ecglab.metrics.snr import kaggle_snr
+    from ecglab.synth import render_page, signals_from_truth, write_page
+    from ecglab.synth.preview import contact_sheet
+
+    page = render_page(rec, {"layout": "3x4+1"}, rng=np.random.default_rng(seed))
+    files = write_page(page, out / "paper", rec.record_id)
+    back, names, fs = signals_from_truth(files["leads"], files["json"])
+    truth = page.signal[[page.lead_names.index(n) for n in names]]
+    snr = kaggle_snr(truth, back, fs)
+    sheet = contact_sheet(out / "paper", [rec.record_id], out / "paper" / "preview.png", columns=1)
+    console.print(f"paper      3x4+1 printout {files['image']} + mask {files['mask']}; rebuilt from the "
+                  f"masks at {snr:.1f} dB (Kaggle SNR) -> {sheet}")  # fmt: skip
+
+
+def _classify_12lead(rec: Recording, out: Path) -> None:
+    """Classify the simulated 12-lead record with the shipped 12-lead model (challenge output)."""
+    from ecglab.predict import MultilabelClassifier
+    from ecglab.pretrained import available_models
+
+    if "cinc-12lead" not in available_models():
+        console.print("[yellow]12-lead[/]    skipped: the cinc-12lead model is not shipped in this build")
+        return
+    result = MultilabelClassifier.from_pretrained("cinc-12lead").predict(rec)
+    path = result.write_challenge(out / f"{rec.record_id}.classes.csv")
+    console.print(f"12-lead    cinc-12lead says: {', '.join(result.positive()) or 'no class'} -> {path}")
 
 
 def _round_trip_error(original: Recording, back: Recording) -> float:

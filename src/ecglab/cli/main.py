@@ -31,6 +31,8 @@ COMMAND_MODULES = (
     "ecglab.cli.evaluate",
     "ecglab.cli.predict",
     "ecglab.cli.export",
+    "ecglab.cli.synth",
+    "ecglab.cli.score",
 )
 
 app = typer.Typer(

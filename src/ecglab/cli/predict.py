@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -20,7 +21,9 @@ def register(app: typer.Typer) -> None:
 
 def predict(
     paths: list[Path] = typer.Argument(..., help="Records (any kind ecglab reads) or folders of records."),
-    model: str = typer.Option("mitdb-beats", "--model", "-m", help="Shipped model name or a run folder."),
+    model: str = typer.Option(
+        "mitdb-beats", "--model", "-m", help="Shipped model (mitdb-beats, cinc-12lead) or a run folder."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     backend: str = typer.Option("torch", help="torch or onnx (onnxruntime; export the model first)."),
     onnx_path: Path | None = typer.Option(None, "--onnx", help="ONNX file for --backend onnx."),
@@ -29,15 +32,102 @@ def predict(
     fs: float | None = typer.Option(None, help="Sampling rate of CSV records without a time column."),
     units: str | None = typer.Option(None, help="Amplitude unit of CSV columns that state none."),
 ) -> None:
-    """Detect and classify the beats of each record: <record>.beats.csv and <record>.ecglab."""
-    from ecglab.io.reader import detect_kind, iter_record_paths, read_record
-    from ecglab.predict import BeatClassifier
+    """Run a model on each record.
+
+    A beat model (mitdb-beats) writes <record>.beats.csv and <record>.ecglab; a 12-lead model
+    (cinc-12lead) writes <record>.csv in the PhysioNet/CinC challenge output format.
+    """
+    from ecglab.io.reader import iter_record_paths
+    from ecglab.pretrained import load_model_config
 
     if peaks_from not in ("ecglab", "atr"):
         raise typer.BadParameter("--peaks-from must be ecglab or atr")
-    classifier = BeatClassifier.from_pretrained(model, backend=backend, onnx_path=onnx_path)
+    _, cfg = load_model_config(model)
     targets = [p for path in paths for p in (iter_record_paths(path) if path.is_dir() else [path])]
     out.mkdir(parents=True, exist_ok=True)
+    if cfg.task == "multilabel":
+        _predict_multilabel(targets, model, out, backend, onnx_path, fs, units)
+        return
+    _predict_beats(targets, model, out, backend, onnx_path, peaks_from, leads, fs, units)
+
+
+def _read(path: Path, fs: float | None, units: str | None) -> Any:
+    from ecglab.io.reader import detect_kind, read_record
+
+    kind = detect_kind(path)
+    options = {"fs": fs, "units": units} if kind == "csv" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return read_record(path, kind=kind, allow_unknown_leads=True, **options)
+
+
+def _report_failures(failures: list[tuple[Path, str]], total: int) -> None:
+    if failures:
+        err_console.print(f"[red]{len(failures)} of {total} record(s) failed:[/]")
+        for path, _ in failures:
+            err_console.print(f"  {escape(str(path))}", highlight=False)
+        raise typer.Exit(1)
+
+
+def _predict_multilabel(
+    targets: list[Path],
+    model: str,
+    out: Path,
+    backend: str,
+    onnx_path: Path | None,
+    fs: float | None,
+    units: str | None,
+) -> None:
+    """One challenge output file per record, and a table of the positive classes."""
+    from ecglab.predict import MultilabelClassifier
+
+    classifier = MultilabelClassifier.from_pretrained(model, backend=backend, onnx_path=onnx_path)
+    table = Table(title=f"12-lead classes by {model} ({backend})")
+    for col in ("record", "fs", "s", "predicted", "notes"):
+        table.add_column(col, overflow="fold")
+    failures: list[tuple[Path, str]] = []
+    written: dict[str, Path] = {}
+    for path in targets:
+        try:
+            rec = _read(path, fs, units)
+            result = classifier.predict(rec)
+            if result.record_id in written:
+                raise EcglabError(f"{path}: output would overwrite that of {written[result.record_id]}")
+            written[result.record_id] = path
+            result.write_challenge(out / f"{result.record_id}.csv")
+        except EcglabError as exc:
+            if debug_enabled():
+                raise
+            failures.append((path, str(exc)))
+            err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            continue
+        table.add_row(
+            result.record_id,
+            f"{rec.fs:g}",
+            f"{rec.duration:.1f}",
+            escape(", ".join(result.positive()) or "-"),
+            escape("; ".join(result.notes)),
+        )
+    console.print(table)
+    console.print(f"outputs in {escape(str(out))}/")
+    _report_failures(failures, len(targets))
+
+
+def _predict_beats(
+    targets: list[Path],
+    model: str,
+    out: Path,
+    backend: str,
+    onnx_path: Path | None,
+    peaks_from: str,
+    leads: str | None,
+    fs: float | None,
+    units: str | None,
+) -> None:
+    """<record>.beats.csv and <record>.ecglab per record."""
+    from ecglab.predict import BeatClassifier
+
+    classifier = BeatClassifier.from_pretrained(model, backend=backend, onnx_path=onnx_path)
     table = Table(title=f"beats by {model} ({backend})")
     for col in ("record", "fs", "leads", "beats", "N", "S", "V", "F", "Q", "notes"):
         table.add_column(col, overflow="fold")
@@ -45,11 +135,7 @@ def predict(
     written: dict[str, Path] = {}  # output name -> the record that produced it
     for path in targets:
         try:
-            kind = detect_kind(path)
-            options = {"fs": fs, "units": units} if kind == "csv" else {}
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                rec = read_record(path, kind=kind, allow_unknown_leads=True, **options)
+            rec = _read(path, fs, units)
             result = classifier.predict(
                 rec,
                 peaks="atr" if peaks_from == "atr" else None,
@@ -70,12 +156,14 @@ def predict(
             err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             continue
         counts = result.counts()
-        table.add_row(result.record_id, f"{rec.fs:g}", ",".join(result.leads), str(len(result.sample)),
-                      *(str(counts[c]) for c in "NSVFQ"), escape("; ".join(result.notes)))  # fmt: skip
+        table.add_row(
+            result.record_id,
+            f"{rec.fs:g}",
+            ",".join(result.leads),
+            str(len(result.sample)),
+            *(str(counts[c]) for c in "NSVFQ"),
+            escape("; ".join(result.notes)),
+        )
     console.print(table)
     console.print(f"outputs in {escape(str(out))}/")
-    if failures:
-        err_console.print(f"[red]{len(failures)} of {len(targets)} record(s) failed:[/]")
-        for path, _ in failures:
-            err_console.print(f"  {escape(str(path))}", highlight=False)
-        raise typer.Exit(1)
+    _report_failures(failures, len(targets))

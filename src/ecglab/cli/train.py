@@ -43,6 +43,29 @@ def train_command(
     ),
 ) -> None:
     """Train a model: writes config.yaml, checkpoints, history.csv, curves.png and metrics.json."""
+    run_training(config, overrides, resume, run_dir)
+
+
+def pretrain_command(
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config of task pretrain."),
+    overrides: list[str] | None = typer.Argument(None, help="Dot-notation overrides.", show_default=False),
+    resume: Path | None = typer.Option(
+        None, "--resume", help="Run directory to continue.", show_default=False
+    ),
+    run_dir: Path | None = typer.Option(None, "--run-dir", help="Exact run directory.", show_default=False),
+) -> None:
+    """Self-supervised pre-training (masked-sample reconstruction); fine-tune with model.pretrained=RUN."""
+    run_training(config, overrides, resume, run_dir, expect_task="pretrain")
+
+
+def run_training(
+    config: Path | None,
+    overrides: list[str] | None,
+    resume: Path | None,
+    run_dir: Path | None,
+    expect_task: str | None = None,
+) -> None:
+    """Load the config (or the resumed run's), train, and print the final metrics."""
     from ecglab.config import load_config
     from ecglab.training.trainer import CONFIG_FILE, METRICS_FILE, train
 
@@ -56,6 +79,10 @@ def train_command(
     else:
         cfg = load_config(config, overrides or ())
         name = config.stem
+    if expect_task is not None and cfg is not None and cfg.task != expect_task:
+        raise ConfigError(
+            f"{config or resume}: task is {cfg.task!r}; `ecglab pretrain` runs task: {expect_task}"
+        )
 
     def announce(path: Path) -> None:
         verb = "resuming" if resume is not None else "run directory"
@@ -107,3 +134,4 @@ def _show(value: Any) -> str:
 def register(app: typer.Typer) -> None:
     """Add the ``train`` command to ``app``."""
     app.command("train")(train_command)
+    app.command("pretrain")(pretrain_command)

@@ -316,8 +316,9 @@ class CVConfig:
 
     @staticmethod
     def check_section(section: DictConfig) -> Iterator[tuple[str, str]]:
-        """Check that ``val_fold`` names one of the ``n_folds`` folds."""
-        if section.val_fold >= section.n_folds:
+        """Check that ``val_fold`` names one of the ``n_folds`` folds (a dataset's own fold number when
+        ``split`` is ``predefined``, e.g. PTB-XL ``strat_fold`` 1-10)."""
+        if section.split != "predefined" and section.val_fold >= section.n_folds:
             yield "val_fold", f"must be < cv.n_folds ({section.n_folds}), got {section.val_fold}"
 
 

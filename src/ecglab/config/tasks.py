@@ -6,7 +6,9 @@ importing the task's training code.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from ecglab.config.schema import GenericConfig, bounded, choice, register_schema
 
@@ -47,3 +49,99 @@ class BeatsConfig(GenericConfig):
 
 
 register_schema("beats", BeatsConfig)
+
+
+CHALLENGE_VERSIONS = ("2020", "2021")
+PTBXL_TASKS = ("superdiagnostic", "diagnostic", "rhythm")
+SOURCES = ("cinc", "ptbxl")
+NORMALIZE = ("zscore", "none")
+ML_LOSSES = ("bce", "focal")
+POS_WEIGHTS = ("none", "sqrt", "inverse")
+THRESHOLD_OBJECTIVES = ("challenge", "f1", "fixed")
+LEAD_SET_SIZES = (12, 6, 4, 3, 2)
+
+
+@dataclass
+class MultilabelSection:
+    """Records, labels, preprocessing, loss and thresholds of the ``multilabel`` task.
+
+    ``sources`` picks the pool: ``cinc`` (PhysioNet/CinC 2020/2021 records with the challenge's
+    scored SNOMED CT classes of ``version``), ``ptbxl`` (PTB-XL; with ``cinc`` its SCP codes are mapped
+    to the challenge classes, alone it uses ``ptbxl_task``'s classes). ``test_sources`` holds whole
+    databases out (database-wise split); otherwise fold ``test_fold`` (default: the fold after
+    ``cv.val_fold``) is the test set, never seen in training or threshold tuning.
+    """
+
+    sources: list[str] = field(default_factory=lambda: ["cinc", "ptbxl"])
+    version: str = choice("2021", CHALLENGE_VERSIONS)
+    ptbxl_task: str = choice("superdiagnostic", PTBXL_TASKS)
+    ptbxl_fs: int = 100
+    test_sources: list[str] = field(default_factory=list)
+    test_fold: int | None = bounded(None, ge=0)
+    lead_set: int = 12
+    crop_s: float = bounded(10.0, gt=0.0)
+    eval_step_s: float | None = bounded(None, gt=0.0)
+    bandpass: list[float] | None = field(default_factory=lambda: [0.5, 45.0])
+    notch_hz: float | None = bounded(None, gt=0.0)
+    normalize: str = choice("zscore", NORMALIZE)
+    use_demographics: bool = False
+    loss: str = choice("bce", ML_LOSSES)
+    focal_gamma: float = bounded(2.0, ge=0.0)
+    pos_weight: str = choice("none", POS_WEIGHTS)
+    augment: bool = True
+    threshold_objective: str = choice("challenge", THRESHOLD_OBJECTIVES)
+    cache_dir: str | None = None
+
+    @staticmethod
+    def check_section(section: Any) -> Iterator[tuple[str, str]]:
+        """Sources must be known and not empty; a band-pass is ``[low, high]``."""
+        if not section.sources:
+            yield "sources", f"must name at least one of {', '.join(SOURCES)}"
+        for source in section.sources:
+            if source not in SOURCES:
+                yield "sources", f"unknown source {source!r} (choose from {', '.join(SOURCES)})"
+        if section.lead_set not in LEAD_SET_SIZES:
+            yield "lead_set", f"expected one of {', '.join(map(str, LEAD_SET_SIZES))} (CinC 2021 lead sets)"
+        if section.ptbxl_fs not in (100, 500):
+            yield "ptbxl_fs", f"PTB-XL comes at 100 or 500 Hz, got {section.ptbxl_fs}"
+        band = section.bandpass
+        if band is not None and (len(band) != 2 or not 0 <= band[0] < band[1]):
+            yield "bandpass", f"expected [low_hz, high_hz] with 0 <= low < high, got {list(band)}"
+
+
+@dataclass
+class MultilabelConfig(GenericConfig):
+    """Config of the ``multilabel`` task (12-lead classification, CinC 2020/2021 and PTB-XL)."""
+
+    task: str = "multilabel"
+    multilabel: MultilabelSection = field(default_factory=MultilabelSection)
+
+
+@dataclass
+class PretrainSection:
+    """Self-supervised pre-training by masked-sample reconstruction (``pretrain`` task).
+
+    Each training crop hides ``mask_ratio`` of its time in spans of ``span_s`` seconds (the same
+    spans in every lead) and, with probability ``lead_drop``, whole leads; the model reconstructs the
+    hidden samples from the rest (MSE on hidden samples only). Labels are never read. Records of the
+    validation and test folds of the ``multilabel`` split (same ``cv`` keys) are left out, so a
+    fine-tuned model is scored on records pre-training never saw.
+    """
+
+    mask_ratio: float = bounded(0.3, gt=0.0, lt=1.0)
+    span_s: float = bounded(0.4, gt=0.0)
+    lead_drop: float = bounded(0.2, ge=0.0, le=1.0)
+    extra_sources: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PretrainConfig(GenericConfig):
+    """Config of the ``pretrain`` task: the ``multilabel`` data sections plus ``pretrain``."""
+
+    task: str = "pretrain"
+    multilabel: MultilabelSection = field(default_factory=MultilabelSection)
+    pretrain: PretrainSection = field(default_factory=PretrainSection)
+
+
+register_schema("multilabel", MultilabelConfig)
+register_schema("pretrain", PretrainConfig)

@@ -1,4 +1,9 @@
-"""Evaluation metrics of ecglab (beat detection scored as ANSI/AAMI EC57 does)."""
+"""Evaluation metrics of ecglab.
+
+Beat detection scored as ANSI/AAMI EC57 does (:mod:`ecglab.metrics.beats`), classification reports
+(:mod:`ecglab.metrics.classification`), the PhysioNet/CinC 2020-2021 challenge scorer
+(:mod:`ecglab.metrics.challenge`) and the digitization SNR metrics (:mod:`ecglab.metrics.snr`).
+"""
 
 from __future__ import annotations
 

@@ -70,3 +70,67 @@ def classification_report(
         "labels": labels,
         "confusion": cm.tolist(),
     }
+
+
+def multilabel_report(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    scores: np.ndarray,
+    classes: Sequence[str],
+    names: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Per-class and macro metrics of multi-label predictions (12-lead classification).
+
+    Parameters
+    ----------
+    y_true, y_pred
+        ``[records, classes]`` 0/1 labels and thresholded predictions.
+    scores
+        ``[records, classes]`` probabilities (for AUROC and AUPRC, computed by scikit-learn).
+    classes
+        Class codes, one per column.
+    names
+        Display names (default: the codes).
+
+    Returns
+    -------
+    dict
+        ``exact_match`` (all classes of a record right), ``macro_f1``, ``macro_auroc``,
+        ``macro_auprc`` (means over classes with at least one positive and one negative; ``None``
+        where no class qualifies), ``n_records`` and ``per_class`` rows (code, name, support, tp, fp,
+        fn, sensitivity, ppv, f1, auroc, auprc).
+    """
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y = np.asarray(y_true).astype(bool)
+    pred = np.asarray(y_pred).astype(bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    names = list(names) if names is not None else list(classes)
+    rows = []
+    for c, code in enumerate(classes):
+        tp = int((y[:, c] & pred[:, c]).sum())
+        fp = int((~y[:, c] & pred[:, c]).sum())
+        fn = int((y[:, c] & ~pred[:, c]).sum())
+        support = int(y[:, c].sum())
+        ranked = 0 < support < len(y)
+        rows.append({
+            "code": str(code), "name": str(names[c]), "support": support, "tp": tp, "fp": fp, "fn": fn,
+            "sensitivity": _ratio(tp, tp + fn), "ppv": _ratio(tp, tp + fp),
+            "f1": float(2 * tp / (2 * tp + fp + fn)) if (2 * tp + fp + fn) else 0.0,
+            "auroc": float(roc_auc_score(y[:, c], scores[:, c])) if ranked else None,
+            "auprc": float(average_precision_score(y[:, c], scores[:, c])) if ranked else None,
+        })  # fmt: skip
+
+    def mean(key: str, rows_: list[dict[str, Any]]) -> float | None:
+        values = [r[key] for r in rows_ if r[key] is not None]
+        return float(np.mean(values)) if values else None
+
+    present = [r for r in rows if r["support"] > 0]
+    return {
+        "n_records": len(y),
+        "exact_match": float((y == pred).all(1).mean()) if len(y) else None,
+        "macro_f1": mean("f1", present),
+        "macro_auroc": mean("auroc", rows),
+        "macro_auprc": mean("auprc", rows),
+        "per_class": rows,
+    }

@@ -37,7 +37,12 @@ from ecglab.errors import ConfigError
 __all__ = ["MODEL_MODULES", "create_model", "get_model", "list_models", "register_model"]
 
 # Modules that register models when imported; looked up lazily and skipped while they do not exist.
-MODEL_MODULES: tuple[str, ...] = ("ecglab.models.beat_cnn",)
+MODEL_MODULES: tuple[str, ...] = (
+    "ecglab.models.beat_cnn",
+    "ecglab.models.resnet1d",
+    "ecglab.models.se_resnet1d",
+    "ecglab.models.masked_pretrain",
+)
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
 _IMPORTED: set[str] = set()

@@ -1,5 +1,6 @@
-"""Inference on records: beats (``BeatClassifier``); 12-lead and digitizer predictors come later."""
+"""Inference on records: beats (``BeatClassifier``), 12-lead classes (``MultilabelClassifier``)."""
 
 from ecglab.predict.beats import BeatClassifier, BeatPrediction
+from ecglab.predict.multilabel import MultilabelClassifier, MultilabelPrediction
 
-__all__ = ["BeatClassifier", "BeatPrediction"]
+__all__ = ["BeatClassifier", "BeatPrediction", "MultilabelClassifier", "MultilabelPrediction"]

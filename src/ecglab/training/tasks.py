@@ -35,7 +35,11 @@ if TYPE_CHECKING:
 __all__ = ["TASK_MODULES", "TaskParts", "TaskSpec", "get_task", "list_tasks", "register_task"]
 
 # Modules that call register_task when imported; missing ones are skipped (features still to come).
-TASK_MODULES: tuple[str, ...] = ("ecglab.training.beats",)
+TASK_MODULES: tuple[str, ...] = (
+    "ecglab.training.beats",
+    "ecglab.training.multilabel",
+    "ecglab.training.pretrain",
+)
 
 EvaluateHook = Callable[
     ["lightning.LightningModule", "lightning.LightningDataModule", Path], Mapping[str, Any]

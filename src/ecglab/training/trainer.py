@@ -836,6 +836,10 @@ def load_pretrained_weights(model: torch.nn.Module, source: str | os.PathLike[st
         raise ConfigError(f"model.pretrained: {source}: no {WEIGHTS_FILE} or .safetensors file there")
     state = load_file(weights)
     own = model.state_dict()
+    if not any(k in own for k in state):
+        # A pre-training run wraps the encoder as ``backbone`` (see models/masked_pretrain.py).
+        prefix = "backbone."
+        state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not matched:
         raise ConfigError(f"model.pretrained: {source}: no weight matches the model's names and shapes")
