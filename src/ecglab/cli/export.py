@@ -31,6 +31,9 @@ def export(
     from ecglab.pretrained import load_model
 
     net, cfg, _ = load_model(model)
+    if cfg.task == "multilabel":
+        _export_multilabel(model, out, atol, data)
+        return
     if cfg.task != "beats":
         raise EcglabError(f"export of task {cfg.task!r} models is not supported yet")
     windows, rr, source = _parity_beats(cfg, data)
@@ -71,3 +74,61 @@ def _parity_beats(cfg: Any, data: Path | None) -> tuple[Any, Any, str]:
         windows = rng.normal(size=(512, n_rows, spec.n_samples)).astype(np.float32)
         rr = rng.uniform(0.3, 1.5, size=(512, len(RR_FEATURE_NAMES))).astype(np.float32)
         return windows, rr, "random beats (no MIT-BIH data found)"
+
+
+def _export_multilabel(model: str, out: Path, atol: float, data: Path | None) -> None:
+    """Export a 12-lead classifier (inputs ``x`` [batch, leads, time] and, if used, ``demo``) with a
+    dynamic time axis; parity on preprocessed shared records (random signals when none are found)."""
+    import numpy as np
+    import torch
+
+    from ecglab.export import check_parity, export_onnx
+    from ecglab.predict import MultilabelClassifier
+
+    clf = MultilabelClassifier.from_pretrained(model)
+    x, source = _parity_records(clf, data)
+    inputs = {"x": torch.from_numpy(x)}
+    if clf.use_demo:
+        demo = np.tile(np.array([[0.5, 1.0, 0.0]], np.float32), (len(x), 1))
+        inputs["demo"] = torch.from_numpy(demo)
+    example = {k: v[:2] for k, v in inputs.items()}
+    path = export_onnx(clf.model, example, out, dynamic_axes={"x": {2: "time"}})
+    report = check_parity(clf.model, path, inputs, atol=atol)
+    with atomic_write(path.with_suffix(".parity.json"), "w") as f:
+        json.dump({**report.as_dict(), "inputs": source}, f, indent=2)
+    if not report.ok:
+        path.unlink()
+        raise EcglabError(f"{path}: parity failed, max |torch - onnx| = {report.max_abs_diff:.2e} > {atol:g}")
+    console.print(
+        f"wrote {path}  (parity on {report.n_inputs} {source}: max |diff| = {report.max_abs_diff:.2e})"
+    )
+
+
+def _parity_records(clf: Any, data: Path | None) -> tuple[Any, str]:
+    """Model-ready windows of up to 16 shared CinC records, else seeded random signals."""
+    import warnings
+
+    import numpy as np
+
+    from ecglab.io.paths import dataset_dir
+    from ecglab.io.reader import iter_record_paths, read_record
+
+    windows = []
+    try:
+        root = dataset_dir("cinc2020", str(data) if data else None)
+        for path in sorted(iter_record_paths(root))[:40]:
+            if "malformed" in str(path):
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                windows.append(clf.prepare(read_record(path))[0][0])
+            if len(windows) == 16:
+                break
+    except EcglabError:
+        windows = []
+    if windows:
+        return np.stack(windows).astype(np.float32), f"windows of {len(windows)} shared CinC records"
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(16, len(clf.leads), clf.window)).astype(
+        np.float32
+    ), "random signals (no data found)"

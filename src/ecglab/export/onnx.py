@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,6 +58,7 @@ def export_onnx(
     out_path: str | os.PathLike[str],
     *,
     output_names: Sequence[str] = ("logits",),
+    dynamic_axes: Mapping[str, Mapping[int, str]] | None = None,
 ) -> Path:
     """Export ``model(**example_inputs)`` (positional, in mapping order) to an ONNX file, atomically.
 
@@ -66,6 +68,9 @@ def export_onnx(
         Input name → example tensor; names become the ONNX input names and axis 0 is dynamic.
     output_names
         Names of the model's outputs in the ONNX graph.
+    dynamic_axes
+        More dynamic axes per input, e.g. ``{"x": {2: "time"}}`` for signals of any length (a
+        dimension name shared by several inputs must be equal in all of them).
     """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,7 +78,14 @@ def export_onnx(
     names = list(example_inputs)
     args = tuple(example_inputs[n] for n in names)
     batch = torch.export.Dim("batch", min=1)
-    dynamic = tuple({0: batch} for _ in names)
+    dims: dict[str, Any] = {}
+    dynamic = []
+    for name in names:
+        axes: dict[int, Any] = {0: batch}
+        for axis, dim_name in (dynamic_axes or {}).get(name, {}).items():
+            axes[int(axis)] = dims.setdefault(dim_name, torch.export.Dim(dim_name, min=16, max=1_000_000))
+        dynamic.append(axes)
+    dynamic = tuple(dynamic)
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
     os.close(fd)
     # The exporter logs one warning per torchvision operator it cannot register (ecglab has no

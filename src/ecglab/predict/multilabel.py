@@ -130,7 +130,7 @@ class MultilabelClassifier:
         """
         from ecglab.signal.preprocess import preprocess_recording, sliding_windows
 
-        missing = [lead for lead in self.leads if lead not in recording.lead_names]
+        missing = [lead for lead in self.leads if lead not in recording.leads]
         if missing:
             raise LeadError(
                 f"record {recording.record_id!r}: model needs leads {', '.join(self.leads)}; "

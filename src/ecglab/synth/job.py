@@ -226,8 +226,14 @@ def _iterate(job: SynthJob, indices: list[int], workers: int) -> Iterator[ImageR
         return
     import multiprocessing as mp
 
-    # Each worker is single-threaded inside (OpenCV threads would fight over the same cores).
-    context = mp.get_context("spawn" if os.name == "nt" else "fork")
+    # Never plain fork: a parent that already ran OpenCV/torch thread pools can hand a child a lock
+    # held by a thread that does not exist there (a silent hang). forkserver forks from a clean
+    # process that has imported only the renderer. Each worker is single-threaded inside.
+    if os.name == "nt":
+        context = mp.get_context("spawn")
+    else:
+        context = mp.get_context("forkserver")
+        context.set_forkserver_preload(["ecglab.synth.render", "ecglab.synth.damage", "ecglab.synth.writers"])
     with context.Pool(workers, initializer=_init_worker) as pool:
         yield from pool.imap(_worker, [(job, k) for k in indices], chunksize=1)
 

@@ -395,10 +395,11 @@ def _align_to_tables(
     order = {c: i for i, c in enumerate(classes)}
     n = len(y)
     out = [np.zeros((n, len(tables.classes)), dtype=a.dtype) for a in (y, binary, probs)]
-    for j, code in enumerate(tables.classes):
-        if code in order:
+    for j, members in enumerate(tables.members):  # "733534002|164909002": equivalent codes, one class
+        ours = [order[m] for m in members if m in order]
+        if ours:
             for dst, src in zip(out, (y, binary, probs), strict=True):
-                dst[:, j] = src[:, order[code]]
+                dst[:, j] = src[:, ours[0]]
     return out[0].astype(bool), out[1].astype(bool), out[2].astype(np.float64)
 
 

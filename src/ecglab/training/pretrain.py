@@ -38,7 +38,7 @@ class PretrainData(lightning.LightningDataModule):
         cfg = self.cfg
         table = build_table(cfg)
         train = split_indices(cfg, table)["train"]
-        patients = table.frame["patient_id"].to_numpy()[train]
+        patients = table.rows["patient_id"].to_numpy()[train]
         unique = np.unique(patients)
         rng = np.random.default_rng(int(cfg.cv.seed))
         monitor = set(rng.choice(unique, size=max(1, len(unique) // 10), replace=False).tolist())
