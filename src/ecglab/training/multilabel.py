@@ -457,11 +457,10 @@ def _write_challenge_dirs(
 ) -> None:
     """Test outputs in the challenge format and their label headers, for the official scripts.
 
-    Challenge records keep their own header; PTB-XL records get a minimal header whose ``#Dx`` holds
-    the SNOMED CT codes their SCP statements map to (see :mod:`ecglab.datasets.ptbxl`).
+    Challenge records keep their own header (``# Dx:`` respelled ``#Dx:``); PTB-XL records get a
+    minimal header whose ``#Dx`` holds the SNOMED CT codes their SCP statements map to (see
+    :mod:`ecglab.datasets.ptbxl`).
     """
-    import shutil
-
     from ecglab.io.atomic import atomic_write
     from ecglab.metrics.challenge import write_output_file
 
@@ -475,7 +474,15 @@ def _write_challenge_dirs(
         write_output_file(out_dir / f"{rid}.csv", rid, classes, binary[i], probs[i])
         header = Path(str(row["path"])).with_suffix(".hea")
         if row["kind"] == "challenge" and header.is_file():
-            shutil.copyfile(header, label_dir / f"{rid}.hea")
+            # Some 2021 headers write "# Dx:", which the official scripts do not read (no labels):
+            # the copy spells it "#Dx:" so that they score the same labels as ecglab.
+            text = header.read_text(encoding="utf-8", errors="replace")
+            lines = [
+                "#Dx:" + line[len("# Dx:") :] if line.startswith("# Dx:") else line
+                for line in text.splitlines()
+            ]
+            with atomic_write(label_dir / f"{rid}.hea", encoding="utf-8") as handle:
+                handle.write("\n".join(lines) + "\n")
         else:
             with atomic_write(label_dir / f"{rid}.hea", encoding="utf-8") as handle:
                 handle.write(f"{rid} 12 {float(row['fs']):g} {int(row['n_samples'])}\n")
