@@ -40,6 +40,11 @@ _INT16_MAX = 32767  # -32768 is WFDB's missing-sample value in format 16
 # defaults for a file ~20 % larger; masks also use run-length strategy (mostly long zero runs).
 _PNG_IMAGE = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
 _PNG_MASK = [*_PNG_IMAGE, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+# A damaged page (noise, blur, shadows) has few long matches for zlib to find: run-length strategy
+# encodes it 30-50 % faster (measured 91-114 ms vs 135-225 ms at A4 200 DPI) for a size within
+# +-10 %. Clean pages keep the default strategy (repeating grid rows compress far better with it).
+_PNG_DAMAGED_IMAGE = _PNG_MASK
+POINT_DECIMALS = 3  # JSON point coordinates rounded to 1e-3 px (drawn at 1/16 px; warped ones are floats)
 
 
 def write_page(
@@ -88,7 +93,7 @@ def write_page(
     out_dir = Path(out_dir)
     bgr = cv2.cvtColor(page.image, cv2.COLOR_RGB2BGR)
     if image_format == "png":
-        image_bytes = _encode(".png", bgr, _PNG_IMAGE, image_id)
+        image_bytes = _encode(".png", bgr, image_png_params(page), image_id)
     else:
         image_bytes = _encode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)], image_id)
     files = {
@@ -112,6 +117,11 @@ def write_page(
         _write_signal(page, image_id, tmp)
     files["hea"], files["dat"] = f"{image_id}.hea", f"{image_id}.dat"
     return {kind: out_dir / name for kind, name in files.items()}
+
+
+def image_png_params(page: Page) -> list[int]:
+    """OpenCV PNG options for the page image: run-length strategy when damage was applied."""
+    return _PNG_DAMAGED_IMAGE if page.meta.get("damage") else _PNG_IMAGE
 
 
 def _check_page(page: Page, image_id: str) -> None:
@@ -143,7 +153,12 @@ def _encode(ext: str, array: np.ndarray, params: list[int], image_id: str) -> by
 
 # --------------------------------------------------------------------------------------- truth
 def _points_json(points: np.ndarray) -> list[list[float] | None]:
-    rows = points.tolist()
+    """Rows ``[x, y]`` rounded to ``POINT_DECIMALS`` (1/16 px values stay exact), None where NaN.
+
+    Rounding keeps a warped page's JSON short (``1826.375`` instead of ``1826.3749872611…``) and
+    faster to write; 1e-3 px is far below anything a digitizer resolves.
+    """
+    rows = np.round(points, POINT_DECIMALS).tolist()
     return [None if (math.isnan(r[0]) or math.isnan(r[1])) else r for r in rows]
 
 
@@ -169,8 +184,8 @@ def page_truth(page: Page, image_file: str | None = None) -> dict[str, Any]:
     leads mask), ``bbox`` (flat page), ``start_sample``/``stop_sample`` (half-open, in the written
     signal) and ``start_s``/``stop_s``, ``source_start_sample``/``source_stop_sample`` (in the
     source recording), ``baseline_y``, ``x0``, ``px_per_mm_x``/``px_per_mm_y``,
-    ``gain_mm_per_mv``, ``speed_mm_per_s`` and ``points`` (``[x, y]`` in image coordinates, or null
-    where the sample was not drawn).
+    ``gain_mm_per_mv``, ``speed_mm_per_s`` and ``points`` (``[x, y]`` in image coordinates rounded
+    to 1e-3 px, or null where the sample was not drawn).
     """
     from ecglab import __version__
 
