@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "ecglab.cli.predict",
     "ecglab.cli.export",
     "ecglab.cli.synth",
+    "ecglab.cli.digitize",
     "ecglab.cli.score",
 )
 

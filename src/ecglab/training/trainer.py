@@ -736,7 +736,7 @@ def _first_line(exc: BaseException) -> str:
 def export_weights(
     run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, checkpoint: str = "best"
 ) -> Path:
-    """Write ``model.safetensors`` (the model's weights only) and ``config.yaml`` of a run to ``out_dir``.
+    """Write a run's ``model.safetensors``, ``config.yaml`` and, if any, ``thresholds.json`` to ``out_dir``.
 
     Parameters
     ----------
@@ -770,10 +770,13 @@ def export_weights(
     out = Path(out_dir)
     model_name = _read_model_section(run / CONFIG_FILE)[0]
     _save_weights(weights, out / WEIGHTS_FILE, model_name)
-    if (out / CONFIG_FILE).resolve() != (run / CONFIG_FILE).resolve():
-        text = (run / CONFIG_FILE).read_text(encoding="utf-8")
-        with atomic_write(out / CONFIG_FILE, encoding="utf-8") as handle:
-            handle.write(text)
+    # The config, and what prediction needs beside the weights (a multilabel model's class list and
+    # tuned thresholds).
+    for name in (CONFIG_FILE, "thresholds.json"):
+        if (run / name).is_file() and (out / name).resolve() != (run / name).resolve():
+            text = (run / name).read_text(encoding="utf-8")
+            with atomic_write(out / name, encoding="utf-8") as handle:
+                handle.write(text)
     return out
 
 

@@ -1,0 +1,463 @@
+"""Find the lead rows of an ECG page and place every lead's panel (name, x-span, baseline).
+
+Rows: the trace mask's horizontal projection peaks at each row's isoelectric line. A peak is a
+lead row when a long stretch of the page (at least 60 % of the widest one) has trace pixels
+near it in nearly every column; text lines (header, labels) are short or full of gaps.
+
+Layout: the row count decides (3 → ``3x4``, 4 → ``3x4+1``, 6 → ``3x4+3`` or ``6x2``,
+12 → ``12x1``). Six rows are told apart by the rhythm strips: in ``3x4+3`` the second row starts
+with lead II, which the fourth row (rhythm II) repeats over the same 2.5 s.
+
+Time: every row of the supported layouts spans the whole page duration, the columns being
+consecutive in time, so ``t = 0`` is where the rows' traces start (after the calibration pulse).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.ndimage
+import scipy.signal
+
+from ecglab.digitize.errors import LayoutError
+from ecglab.digitize.grid import GridInfo
+from ecglab.synth.layouts import layout_spec
+
+#: Layouts the classical digitizer recognises, by number of rows.
+LAYOUTS_BY_ROWS: dict[int, tuple[str, ...]] = {3: ("3x4",), 4: ("3x4+1",), 6: ("3x4+3", "6x2"), 12: ("12x1",)}
+SUPPORTED_LAYOUTS: tuple[str, ...] = ("3x4", "3x4+1", "3x4+3", "6x2", "12x1")
+_MIN_COVERAGE = 0.6  # fraction of a row's columns holding trace pixels near its baseline
+_MIN_WIDTH_FRACTION = 0.6  # of the widest row
+ROW_SCALE_TOLERANCE = 0.06  # a row's own length may set its time scale within this of the grid's
+ROW_SCALE_AGREE = 0.005  # closer than this, the grid's scale is kept
+CAP_FRACTION = 0.25  # first sample's x = leftmost ink column + CAP_FRACTION * pen width
+
+
+@dataclass(frozen=True)
+class PanelBox:
+    """One lead panel placed on the (de-rotated) image.
+
+    Attributes
+    ----------
+    lead
+        Canonical lead name.
+    row, column
+        Row from the top and column from the left (0 for a rhythm strip).
+    start_s, stop_s
+        Seconds of the page shown by the panel.
+    x0, x1
+        Image x of ``start_s`` and ``stop_s``.
+    baseline_y
+        Image y of the row's isoelectric line (its trace-density peak).
+    rhythm
+        Full-width rhythm strip.
+    """
+
+    lead: str
+    row: int
+    column: int
+    start_s: float
+    stop_s: float
+    x0: float
+    x1: float
+    baseline_y: float
+    rhythm: bool = False
+
+
+@dataclass
+class RowInfo:
+    """A lead row.
+
+    Attributes
+    ----------
+    baseline_y
+        Image y of the isoelectric line.
+    x_lo, x_hi
+        First and last ink column of the row's trace (``x_lo`` sub-pixel after a joined pulse).
+    coverage
+        Fraction of the columns in ``x_lo..x_hi`` holding ink near the row.
+    x_start, px_per_s
+        Image x of ``t = 0`` in this row and its time scale. The row's own start; the grid's scale
+        when the row's length matches it within 0.5 %, the row's own between 0.5 and 6 % (a skewed
+        page), else the page's start and scale (a row cut short).
+    """
+
+    baseline_y: float
+    x_lo: float
+    x_hi: float
+    coverage: float
+    x_start: float = float("nan")
+    px_per_s: float = float("nan")
+
+
+@dataclass
+class PageLayout:
+    """The detected layout.
+
+    Attributes
+    ----------
+    name
+        Layout name (``3x4+1`` ...).
+    rows
+        The lead rows, top to bottom.
+    x_start
+        Image x of ``t = 0`` (the first sample of every row).
+    px_per_s, px_per_mv
+        Scales (grid px/mm times paper speed and gain).
+    duration_s
+        Seconds shown by a full row.
+    panels
+        Every panel, row by row, left to right.
+    pen_px
+        Estimated drawn pen width (most frequent vertical run of trace pixels), pixels.
+    notes
+        Cross-checks (row extent vs. the expected duration, calibration pulse height).
+    """
+
+    name: str
+    rows: list[RowInfo]
+    x_start: float
+    px_per_s: float
+    px_per_mv: float
+    duration_s: float
+    panels: list[PanelBox]
+    pen_px: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def baselines(self) -> list[float]:
+        """Row baselines, top to bottom."""
+        return [r.baseline_y for r in self.rows]
+
+    def row_band(self, row: int, height: int) -> tuple[int, int]:
+        """Image rows a row's trace may occupy: up to 90 % of the way to the neighbouring baselines."""
+        b = self.baselines
+        pitch = float(np.median(np.diff(b))) if len(b) > 1 else height / 4
+        up = (b[row] - b[row - 1]) if row > 0 else pitch
+        down = (b[row + 1] - b[row]) if row + 1 < len(b) else pitch
+        return max(int(b[row] - 0.9 * up), 0), min(int(np.ceil(b[row] + 0.9 * down)), height)
+
+
+def pen_width(trace: np.ndarray) -> float:
+    """Most frequent length of the vertical runs of trace pixels: the pen width on flat stretches."""
+    t = trace.T.astype(np.int8)
+    d = np.diff(t, axis=1, prepend=0, append=0)
+    starts = np.flatnonzero(d.ravel() == 1)
+    ends = np.flatnonzero(d.ravel() == -1)
+    if starts.size == 0:
+        return float("nan")
+    counts = np.bincount(ends - starts)
+    return float(np.argmax(counts[1:]) + 1)
+
+
+def _longest_run(covered: np.ndarray, max_gap: int) -> tuple[int, int, float]:
+    """Longest stretch of ``covered`` columns with gaps of at most ``max_gap``: (lo, hi, coverage)."""
+    idx = np.flatnonzero(covered)
+    if idx.size == 0:
+        return 0, 0, 0.0
+    breaks = np.flatnonzero(np.diff(idx) > max_gap + 1)
+    starts = np.concatenate(([0], breaks + 1))
+    stops = np.concatenate((breaks, [idx.size - 1]))
+    widths = idx[stops] - idx[starts]
+    k = int(np.argmax(widths))
+    lo, hi = int(idx[starts[k]]), int(idx[stops[k]])
+    return lo, hi, float((stops[k] - starts[k] + 1) / max(hi - lo + 1, 1))
+
+
+def find_rows(trace: np.ndarray, px_per_mm: float) -> list[RowInfo]:
+    """Lead rows of a trace mask: baselines with a long, nearly gap-free trace near them.
+
+    Parameters
+    ----------
+    trace
+        ``[H, W]`` bool trace mask of the de-rotated page.
+    px_per_mm
+        Vertical grid scale.
+
+    Returns
+    -------
+    list of RowInfo
+        Top to bottom (x-extents of the ink between the halfway lines to the neighbouring rows,
+        gaps up to 1 mm bridged).
+    """
+    h, _w = trace.shape
+    raw = trace.sum(axis=1).astype(np.float64)
+    # Heavily smoothed, each row's ink is one bump wherever its waves go; the lightly smoothed
+    # profile then puts the baseline on the row's most inked line (the isoelectric stretches).
+    coarse = scipy.ndimage.gaussian_filter1d(raw, 2.0 * px_per_mm)
+    fine = scipy.ndimage.gaussian_filter1d(raw, 0.4 * px_per_mm)
+    if coarse.max() <= 0:
+        return []
+    peaks, _ = scipy.signal.find_peaks(
+        coarse, distance=max(int(8 * px_per_mm), 1), prominence=0.1 * coarse.max()
+    )
+    half = max(round(5 * px_per_mm), 1)
+    # Each candidate's band reaches halfway to its neighbours: a row's ink stays in it however far
+    # its baseline wanders, and nearly every column between its ends holds some.
+    mids = (peaks[1:] + peaks[:-1]) / 2
+    tops = np.concatenate(([peaks[0] - (mids[0] - peaks[0] if mids.size else half)], mids))
+    bottoms = np.concatenate((mids, [peaks[-1] + (peaks[-1] - mids[-1] if mids.size else half)]))
+    cands = []
+    for y, top, bottom in zip(peaks, tops, bottoms, strict=True):
+        covered = trace[max(int(top), 0) : int(bottom) + 1].any(axis=0)
+        lo, hi, cov = _longest_run(covered, max_gap=int(px_per_mm))
+        cands.append(RowInfo(float(y), lo, hi, cov))
+    widest = max(c.x_hi - c.x_lo for c in cands)
+    rows = [
+        c for c in cands if c.coverage >= _MIN_COVERAGE and c.x_hi - c.x_lo >= _MIN_WIDTH_FRACTION * widest
+    ]
+    for r in rows:
+        y0 = int(r.baseline_y)
+        lo, hi = max(y0 - half, 1), min(y0 + half + 1, h - 1)
+        y = lo + int(np.argmax(fine[lo:hi]))
+        a, b, c = fine[y - 1 : y + 2]
+        denom = a - 2 * b + c
+        r.baseline_y = y + 0.5 * (a - c) / denom if denom < 0 else float(y)  # sub-pixel parabola
+    return rows
+
+
+def row_extent(trace: np.ndarray, y_lo: int, y_hi: int, px_per_mm: float) -> tuple[int, int]:
+    """x-extent of a row's trace: the longest stretch of columns with ink in the row's band, gaps of
+    at most 0.5 mm bridged (so the calibration pulse, 1 mm before the trace, stays out)."""
+    covered = trace[y_lo:y_hi].any(axis=0)
+    lo, hi, _ = _longest_run(covered, max_gap=int(0.5 * px_per_mm))
+    return lo, hi
+
+
+def detect_layout(
+    trace: np.ndarray,
+    grid: GridInfo,
+    layout: str = "auto",
+    *,
+    duration_s: float = 10.0,
+    speed_mm_per_s: float = 25.0,
+    gain_mm_per_mv: float = 10.0,
+) -> PageLayout:
+    """Find the rows, decide the layout and place every lead's panel.
+
+    Parameters
+    ----------
+    trace
+        ``[H, W]`` bool trace mask of the de-rotated page.
+    grid
+        Grid scale (``px_per_mm_x``/``px_per_mm_y`` must be finite).
+    layout
+        ``auto`` or one of :data:`SUPPORTED_LAYOUTS`.
+    duration_s, speed_mm_per_s, gain_mm_per_mv
+        What a full row shows and how it was printed.
+
+    Returns
+    -------
+    PageLayout
+
+    Raises
+    ------
+    LayoutError
+        No trace row, a row count no known layout has, or fewer rows than the requested layout.
+    """
+    if layout != "auto" and layout not in SUPPORTED_LAYOUTS:
+        raise LayoutError(f"unknown layout {layout!r} (choose auto or one of {', '.join(SUPPORTED_LAYOUTS)})")
+    h, _w = trace.shape
+    ppm_x, ppm_y = grid.px_per_mm_x, grid.px_per_mm_y
+    frac = trace.mean()
+    if frac > 0.25:
+        raise LayoutError(f"{100 * frac:.0f} % of the pixels are dark: not an ECG page on light paper")
+    rows = find_rows(trace, ppm_y)
+    if not rows:
+        raise LayoutError("no ECG trace rows found on the page")
+    notes: list[str] = []
+    if layout == "auto":
+        if len(rows) not in LAYOUTS_BY_ROWS:
+            raise LayoutError(
+                f"found {len(rows)} trace row(s); known 12-lead layouts have 3, 4, 6 or 12 "
+                "(pass --layout to force one)"
+            )
+        names = LAYOUTS_BY_ROWS[len(rows)]
+    else:
+        names = (layout,)
+        need = layout_spec(layout).n_rows
+        if len(rows) < need:
+            raise LayoutError(
+                f"layout {layout} needs {need} rows but only {len(rows)} trace row(s) were found"
+            )
+        if len(rows) > need:  # keep the best-covered rows
+            keep = sorted(sorted(rows, key=lambda r: -r.coverage)[:need], key=lambda r: r.baseline_y)
+            notes.append(f"{len(rows)} rows found, kept the {need} best for layout {layout}")
+            rows = keep
+    pen = pen_width(trace)
+    px_per_s = ppm_x * speed_mm_per_s
+    page = PageLayout(
+        name=names[0],
+        rows=rows,
+        x_start=0.0,
+        px_per_s=px_per_s,
+        px_per_mv=ppm_y * gain_mm_per_mv,
+        duration_s=float(duration_s),
+        panels=[],
+        pen_px=pen,
+        notes=notes,
+    )
+    starts, stops = [], []
+    pulses = 0
+    for i, r in enumerate(rows):
+        y_lo, y_hi = page.row_band(i, h)
+        r.x_lo, r.x_hi = row_extent(
+            trace, max(y_lo, int(r.baseline_y - 0.45 * (r.baseline_y - y_lo))), y_hi, ppm_x
+        )
+        edge = pulse_end(trace, y_lo, y_hi, r.x_lo, ppm_x, ppm_y * gain_mm_per_mv, pen)
+        if edge is not None:  # a calibration pulse joined to the trace: the trace starts after it
+            r.x_lo = edge  # type: ignore[assignment]  # sub-pixel
+            pulses += 1
+        starts.append(r.x_lo)
+        stops.append(r.x_hi)
+    if pulses:
+        notes.append(f"calibration pulse joined to the trace in {pulses} row(s): skipped")
+    # The leftmost ink column lies a fraction of the pen before the first sample (the stroke's cap);
+    # a quarter pen was measured on synthetic pages (OpenCV anti-aliased strokes).
+    half_pen = CAP_FRACTION * pen if np.isfinite(pen) else 0.0
+    page.x_start = float(np.median(starts)) + half_pen
+    extent_s = (float(np.median(stops)) - half_pen - page.x_start) / px_per_s
+    if abs(extent_s - duration_s) > 0.05 * duration_s:
+        notes.append(f"rows span {extent_s:.2f} s, expected {duration_s:g} s (check paper speed / duration)")
+    own_rows = 0
+    for r in rows:
+        scale = (r.x_hi - r.x_lo - 2 * half_pen) / duration_s
+        deviation = abs(scale / px_per_s - 1)
+        if deviation < ROW_SCALE_AGREE:  # the grid is the finer ruler; the row's start is its own
+            r.x_start, r.px_per_s = r.x_lo + half_pen, px_per_s
+        elif deviation < ROW_SCALE_TOLERANCE:  # a skewed or stretched page: the row's own ends
+            r.x_start, r.px_per_s = r.x_lo + half_pen, scale
+        else:
+            r.x_start, r.px_per_s = page.x_start, px_per_s
+            own_rows -= 1
+        own_rows += 1
+    if own_rows < len(rows):
+        notes.append(
+            f"{len(rows) - own_rows} row(s) timed with the page scale (their ends disagree with the grid)"
+        )
+    if len(names) > 1:
+        page.name = _six_row_layout(trace, page)
+    page.panels = place_panels(page)
+    pulse = calibration_pulse_height(trace, page)
+    if pulse is not None:
+        notes.append(f"calibration pulse: {pulse / gain_mm_per_mv:.3f} px/mm (grid {ppm_y:.3f})")
+    return page
+
+
+def pulse_end(
+    trace: np.ndarray, y_lo: int, y_hi: int, x_lo: int, px_per_mm: float, px_per_mv: float, pen: float
+) -> float | None:
+    """First trace column after a calibration pulse drawn joined to the trace, or None if there is none.
+
+    The pulse is a flat top 3-7 mm long, about 1 mV above the ink on either side of it, starting
+    within 2 mm of the row's first ink column. Some generators (ecg-image-kit) start the trace at
+    the pulse's falling edge; others leave a little baseline and a gap, which are skipped too.
+    """
+    span = int(10 * px_per_mm)
+    band = trace[y_lo:y_hi, x_lo : x_lo + span]
+    if band.shape[1] < span // 2:
+        return None
+    has = band.any(axis=0)
+    top = np.where(has, np.argmax(band, axis=0), band.shape[0])
+    tol = max(0.5 * px_per_mm, 1.5)
+    lead_in = int(2 * px_per_mm)  # the pulse rises within 2 mm of the row's first ink
+    peak = int(top[:lead_in].min())
+    flat = np.flatnonzero(np.abs(top[:lead_in] - peak) <= tol)
+    if flat.size == 0:
+        return None
+    run_end = int(flat[0])
+    while run_end + 1 < top.size and abs(top[run_end + 1] - peak) <= tol:
+        run_end += 1
+    length = (run_end - flat[0]) / px_per_mm
+    if not 3.0 <= length <= 7.0:
+        return None
+    # Height: from the top to the bottom-most ink just before the rise (the 0 mV line).
+    first = band[:, : max(int(flat[0]), 1)]
+    rows = np.flatnonzero(first.any(axis=1))
+    base = rows.max() if rows.size else np.flatnonzero(band[:, flat[0]]).max()
+    height = base - peak - (pen if np.isfinite(pen) else 0)
+    if not 0.7 * px_per_mv <= height <= 1.3 * px_per_mv:
+        return None
+    # The falling edge: the last group of columns inked from the top down to the 0 mV line
+    # (the trace's first sample may rise above the pulse's top and end the flat run early).
+    lo_c, hi_c = int(flat[0] + 3 * px_per_mm), min(int(flat[0] + 7.5 * px_per_mm), band.shape[1])
+    inner = band[peak + int(np.ceil(pen)) + 1 : max(base - int(np.ceil(pen)), peak + int(np.ceil(pen)) + 2)]
+    full = np.flatnonzero(inner[:, lo_c:hi_c].mean(axis=0) >= 0.9) + lo_c
+    if full.size == 0:
+        return None
+    breaks = np.flatnonzero(np.diff(full) > 1)
+    group = full[breaks[-1] + 1 :] if breaks.size else full
+    edge = float(group.mean())
+    pen_px = float(pen) if np.isfinite(pen) else 1.0
+    # A baseline tail and a gap after the falling edge (within 2.5 mm) are not trace either.
+    after = has[int(edge + pen_px) + 1 : int(edge + 2.5 * px_per_mm)]
+    gap = np.flatnonzero(~after)
+    if gap.size:
+        rest = np.flatnonzero(has[int(edge + pen_px) + 1 + gap[-1] :])
+        if rest.size:
+            return float(x_lo + int(edge + pen_px) + 1 + gap[-1] + rest[0])
+    # The trace starts on the falling edge: its centre, less the cap the caller adds back.
+    return float(x_lo + edge - CAP_FRACTION * pen_px)
+
+
+def place_panels(page: PageLayout) -> list[PanelBox]:
+    """Panels of ``page.name`` on the image (needs ``rows``, ``x_start`` and ``px_per_s``)."""
+    spec = layout_spec(page.name, page.duration_s)
+    for r in page.rows:
+        if not np.isfinite(r.x_start):
+            r.x_start, r.px_per_s = page.x_start, page.px_per_s
+    return [
+        PanelBox(
+            lead=p.lead,
+            row=p.row,
+            column=p.column,
+            start_s=p.start_s,
+            stop_s=p.stop_s,
+            x0=page.rows[p.row].x_start + p.start_s * page.rows[p.row].px_per_s,
+            x1=page.rows[p.row].x_start + p.stop_s * page.rows[p.row].px_per_s,
+            baseline_y=page.rows[p.row].baseline_y,
+            rhythm=p.rhythm,
+        )
+        for p in spec.panels
+    ]
+
+
+def _six_row_layout(trace: np.ndarray, page: PageLayout) -> str:
+    """``3x4+3`` when row 4 (rhythm II) repeats row 2's first 2.5 s (lead II), else ``6x2``."""
+    from ecglab.digitize.extract import track_row
+
+    x0 = int(page.x_start)
+    x1 = int(page.x_start + page.duration_s / 4 * page.px_per_s)
+    ys = []
+    for row in (1, 3):
+        y, _ = track_row(trace, page, row, x0, x1)
+        ys.append(y - page.rows[row].baseline_y)
+    both = np.isfinite(ys[0]) & np.isfinite(ys[1])
+    if both.sum() < 10:
+        return "6x2"
+    r = np.corrcoef(ys[0][both], ys[1][both])[0, 1]
+    page.notes.append(f"rows 2 and 4 correlate at r={r:.2f} over the first quarter")
+    return "3x4+3" if r > 0.8 else "6x2"
+
+
+def calibration_pulse_height(trace: np.ndarray, page: PageLayout) -> float | None:
+    """Median height (px) of the ink left of the rows' traces, if it looks like a 1 mV pulse."""
+    ppm = page.px_per_s / 25.0
+    heights = []
+    for i, r in enumerate(page.rows):
+        y_lo, _ = page.row_band(i, trace.shape[0])
+        y_hi = min(int(r.baseline_y + 2 * ppm), trace.shape[0])  # the pulse stands on the 0 mV line
+        x_hi = int(r.x_lo) - 1
+        x_lo = max(int(x_hi - 12 * ppm), 0)
+        if x_hi - x_lo < 3 * ppm:
+            continue
+        box = trace[y_lo:y_hi, x_lo:x_hi]
+        rows = np.flatnonzero(box.any(axis=1))
+        cols = np.flatnonzero(box.any(axis=0))
+        if rows.size and cols.size and 3 * ppm <= cols[-1] - cols[0] <= 10 * ppm:
+            heights.append(rows[-1] - rows[0] + 1 - page.pen_px)
+    if len(heights) < max(1, len(page.rows) // 2):
+        return None
+    h = float(np.median(heights))
+    return h if 5 * ppm < h < 25 * ppm else None

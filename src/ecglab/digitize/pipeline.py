@@ -1,0 +1,278 @@
+"""``digitize_image``: the classical (no-training) pipeline from an ECG image to 12 leads in mV.
+
+load → rectify (rotation) → trace/grid separation → grid scale → rows and layout → per-panel
+tracking → leads at ``fs`` (NaN where the page shows nothing) → optional Einthoven correction.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecglab.digitize.deskew import rectify
+from ecglab.digitize.errors import GridError
+from ecglab.digitize.extract import PanelTrace, extract_traces
+from ecglab.digitize.grid import GridInfo, detect_grid
+from ecglab.digitize.image import (
+    as_rgb,
+    clean_trace,
+    fragmented,
+    grid_strength,
+    ink_mask,
+    load_image,
+    normalise,
+    trace_mask,
+)
+from ecglab.digitize.layout import PageLayout, detect_layout, find_rows, pen_width, row_extent
+from ecglab.io.leads import STANDARD_12
+from ecglab.io.recording import Recording
+
+# Limb leads as combinations of (I, II): Einthoven's and Goldberger's relations.
+_LIMB = ("I", "II", "III", "aVR", "aVL", "aVF")
+_LIMB_BASIS = np.array([[1, 0], [0, 1], [-1, 1], [-0.5, -0.5], [1, -0.5], [-0.5, 1]], np.float64)
+
+
+@dataclass
+class DigitizeResult:
+    """What :func:`digitize_image` found.
+
+    Attributes
+    ----------
+    signal
+        ``[12, n]`` float32 mV in :data:`STANDARD_12` order, NaN where the page did not plot a lead
+        (or nothing was found).
+    fs
+        Sampling rate, Hz.
+    record_id
+        The image stem (or ``image``).
+    layout
+        Rows, panels, scales.
+    grid
+        Grid scale and confidence.
+    transform
+        3x3 map from input-image pixels to the de-rotated image the geometry refers to.
+    traces
+        Per-panel traces (image coordinates of the de-rotated image), for overlays.
+    notes
+        Cross-checks and fallbacks worth reporting.
+    seconds
+        Wall time per stage.
+    """
+
+    signal: np.ndarray
+    fs: float
+    record_id: str
+    layout: PageLayout
+    grid: GridInfo
+    transform: np.ndarray
+    traces: list[PanelTrace]
+    notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def lead_names(self) -> tuple[str, ...]:
+        return STANDARD_12
+
+    @property
+    def recording(self) -> Recording:
+        """The signal as a :class:`Recording` (a lead with no sample at all is 0 mV, noted in ``meta``)."""
+        signal = self.signal.copy()
+        empty = np.isnan(signal).all(axis=1)
+        signal[empty] = 0.0
+        meta: dict[str, Any] = {
+            "source": "ecglab.digitize (classical)",
+            "layout": self.layout.name,
+            "empty_leads": [STANDARD_12[i] for i in np.flatnonzero(empty)],
+            "comments": [f"digitized by ecglab.digitize, layout {self.layout.name}", "NaN = not plotted"],
+        }
+        return Recording(signal=signal, fs=self.fs, leads=STANDARD_12, record_id=self.record_id, meta=meta)
+
+
+def digitize_image(
+    image: str | Path | np.ndarray,
+    *,
+    fs: float = 500.0,
+    layout: str = "auto",
+    duration_s: float = 10.0,
+    speed_mm_per_s: float = 25.0,
+    gain_mm_per_mv: float = 10.0,
+    einthoven: bool = False,
+    rotate: bool = True,
+    method: str = "sweep",
+    baseline: str = "row",
+) -> DigitizeResult:
+    """Digitize one ECG page image into the 12 standard leads.
+
+    Parameters
+    ----------
+    image
+        Image path or ``[H, W, 3]`` RGB (``[H, W]`` grey) array.
+    fs
+        Output sampling rate, Hz.
+    layout
+        ``auto`` or a layout name (``3x4``, ``3x4+1``, ``3x4+3``, ``6x2``, ``12x1``).
+    duration_s
+        Seconds shown by a full row.
+    speed_mm_per_s, gain_mm_per_mv
+        Paper speed and gain the page was printed with.
+    einthoven
+        Replace the limb leads, where three or more of them overlap in time, by their
+        least-squares fit under I + III = II and Goldberger's relations.
+    rotate
+        Estimate and undo the page rotation.
+    method, baseline
+        Column method and 0 mV reference (see :func:`ecglab.digitize.extract.extract_traces`).
+
+    Returns
+    -------
+    DigitizeResult
+
+    Raises
+    ------
+    ImageError, GridError, LayoutError
+        With a one-line message naming the image.
+    """
+    where = str(image) if isinstance(image, (str, Path)) else "image"
+    record_id = Path(image).stem if isinstance(image, (str, Path)) else "image"
+    clock = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[name] = now - clock
+        clock = now
+
+    try:
+        rgb = load_image(image) if isinstance(image, (str, Path)) else as_rgb(image, where=where)
+        lap("load")
+        if rotate:
+            rgb, transform = rectify(rgb)
+        else:
+            transform = np.eye(3)
+        lap("rectify")
+        norm = normalise(rgb)
+        trace = trace_mask(norm)
+        grid = detect_grid(rgb, strength=grid_strength(norm, trace))
+        notes = list(grid.notes)
+        if grid.found and grid.px_per_mm_x * duration_s * speed_mm_per_s > 1.05 * rgb.shape[1]:
+            notes.append(
+                f"grid scale {grid.px_per_mm_x:.2f} px/mm would not fit a {duration_s:g} s row: ignored"
+            )
+            grid.confidence = 0.0
+        if not grid.found:
+            grid = _grid_from_trace(trace, grid, duration_s, speed_mm_per_s, where)
+            notes.append(f"no usable grid: scale {grid.px_per_mm_x:.3f} px/mm taken from the row length")
+        if fragmented(trace, grid.px_per_mm):  # a blurred thin trace: add its faint flanks
+            trace = ink_mask(norm)
+            notes.append("faint trace: hysteresis threshold used")
+        trace = clean_trace(trace, grid.px_per_mm, pen_width(trace))
+        lap("grid")
+        page = detect_layout(
+            trace,
+            grid,
+            layout,
+            duration_s=duration_s,
+            speed_mm_per_s=speed_mm_per_s,
+            gain_mm_per_mv=gain_mm_per_mv,
+        )
+        notes += page.notes
+        lap("layout")
+        traces = extract_traces(trace, page, fs=fs, method=method, baseline=baseline)
+        lap("extract")
+    except Exception as exc:
+        from ecglab.errors import EcglabError
+
+        if isinstance(exc, EcglabError) and where != "image" and not str(exc).startswith(where):
+            raise type(exc)(f"{where}: {exc}") from None
+        raise
+    signal = assemble_leads(traces, fs, duration_s)
+    if einthoven:
+        signal = einthoven_correct(signal)
+        notes.append("limb leads corrected with Einthoven/Goldberger relations where >= 3 overlap")
+    lap("assemble")
+    return DigitizeResult(
+        signal=signal,
+        fs=float(fs),
+        record_id=record_id,
+        layout=page,
+        grid=grid,
+        transform=transform,
+        traces=traces,
+        notes=notes,
+        seconds=seconds,
+    )
+
+
+def _grid_from_trace(
+    trace: np.ndarray, grid: GridInfo, duration_s: float, speed: float, where: str
+) -> GridInfo:
+    """Scale from the rows' length (``duration_s`` at ``speed``) when the page shows no grid."""
+    _h, w = trace.shape
+    guess = w / 297.0  # an A4 landscape page filling the image, for the row search only
+    rows = find_rows(trace, guess)
+    if not rows:
+        raise GridError(f"{where}: no ECG paper grid and no trace rows found")
+    pitch = float(np.median(np.diff([r.baseline_y for r in rows]))) if len(rows) > 1 else 20 * guess
+    # Each row's ink with gaps of at most 0.5 mm bridged: a calibration pulse 1 mm away stays out.
+    lengths = []
+    for r in rows:
+        lo, hi = row_extent(
+            trace, max(int(r.baseline_y - pitch / 2), 0), int(r.baseline_y + pitch / 2), guess
+        )
+        lengths.append(hi - lo)
+    length = float(np.median(lengths))
+    ppm = length / (duration_s * speed)
+    return GridInfo(ppm, ppm, grid.confidence, "trace", [*grid.notes, "scale from the row length"])
+
+
+def assemble_leads(traces: list[PanelTrace], fs: float, duration_s: float) -> np.ndarray:
+    """``[12, n]`` float32: each lead's panels placed at their times, overlaps averaged, NaN elsewhere."""
+    n = round(duration_s * fs)
+    total = np.zeros((12, n))
+    count = np.zeros((12, n))
+    index = {name: i for i, name in enumerate(STANDARD_12)}
+    for tr in traces:
+        k = index[tr.panel.lead]
+        s0 = round(tr.panel.start_s * fs)
+        v = tr.values[: max(n - s0, 0)]
+        ok = np.isfinite(v)
+        total[k, s0 : s0 + v.size][ok] += v[ok]
+        count[k, s0 : s0 + v.size][ok] += 1
+    with np.errstate(invalid="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
+
+
+def einthoven_correct(signal: np.ndarray) -> np.ndarray:
+    """Least-squares projection of the limb leads onto Einthoven's and Goldberger's relations.
+
+    At each sample where at least three of I, II, III, aVR, aVL, aVF are present, (I, II) are fitted
+    to the present leads and those leads replaced by the fit; other samples are unchanged (with two
+    leads the relations add nothing, and absent leads stay absent).
+
+    Parameters
+    ----------
+    signal
+        ``[12, n]`` in :data:`STANDARD_12` order.
+    """
+    out = np.array(signal, dtype=np.float64, copy=True)
+    limb = out[:6]
+    present = np.isfinite(limb)
+    patterns = present.T.astype(np.uint8) @ (1 << np.arange(6, dtype=np.uint8))
+    for pattern in np.unique(patterns):
+        have = np.array([(pattern >> i) & 1 for i in range(6)], bool)
+        if have.sum() < 3:
+            continue
+        cols = patterns == pattern
+        a = _LIMB_BASIS[have]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            coef, *_ = np.linalg.lstsq(a, limb[have][:, cols], rcond=None)
+        limb[np.ix_(have, cols)] = a @ coef
+    out[:6] = limb
+    return out.astype(np.float32)
