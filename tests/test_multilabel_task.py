@@ -226,3 +226,44 @@ def test_too_many_folds_for_the_data_is_one_clear_error(tiny_root: Path, tmp_pat
     cfg["multilabel"]["test_fold"] = None
     with pytest.raises(ConfigError, match="test split is empty"):
         train(config_from_dict(cfg), run_dir=tmp_path / "x")
+
+
+def test_shipped_cinc_12lead_loads_and_predicts(tmp_path: Path) -> None:
+    from ecglab.predict import MultilabelClassifier
+    from ecglab.pretrained import PRETRAINED_ROOT, available_models
+
+    assert "cinc-12lead" in available_models()
+    folder = PRETRAINED_ROOT / "cinc-12lead"
+    assert (folder / "card.md").is_file()
+    assert (folder / "model.safetensors").stat().st_size < 20e6
+    clf = MultilabelClassifier.from_pretrained("cinc-12lead")
+    assert len(clf.classes) == 26 and len(clf.thresholds) == 26
+    from ecglab.signal.simulate import simulate_12lead
+
+    result = clf.predict(simulate_12lead(duration=10.0, fs=500.0, seed=0))
+    assert result.probabilities.shape == (26,)
+    assert "NSR" in result.positive()  # a simulated sinus rhythm at 70 bpm
+
+
+@pytest.mark.integration
+def test_shipped_model_on_shared_challenge_records(shared_data: Path, tmp_path: Path) -> None:
+    from ecglab.cli.main import run
+
+    out = tmp_path / "out"
+    try:
+        run(
+            [
+                "predict",
+                "--model",
+                "cinc-12lead",
+                str(shared_data / "cinc2020" / "georgia"),
+                "--out",
+                str(out),
+            ]
+        )
+    except SystemExit as exc:
+        assert not exc.code
+    files = sorted(out.glob("*.csv"))
+    assert len(files) == 10
+    lines = files[0].read_text().splitlines()
+    assert len(lines) == 4 and lines[0] == f"#{files[0].stem}"
