@@ -136,6 +136,12 @@ def test_predict_writes_challenge_output_for_any_rate(
     )
     assert any("resampled" in note for note in result.notes)
     path = result.write_challenge(tmp_path / "odd-rate.csv")
+    from ecglab.errors import RecordError
+
+    with pytest.raises(RecordError, match="too short"):
+        clf.predict(rec.crop_seconds(0, 1.0))
+    with pytest.raises(RecordError, match="flat"):
+        clf.predict(rec.replace(signal=np.zeros_like(rec.signal)))
     assert path.read_text().splitlines()[0] == "#odd-rate"
     # The CLI: a folder of records, one of which lacks leads -> listed, exit 1, others written.
     folder = tmp_path / "in"
@@ -213,6 +219,14 @@ def test_pretrain_then_finetune_loads_the_encoder(tiny_root: Path, tmp_path: Pat
             }
         )
     )
+    # Fine-tuning validated on records pre-training saw (another cv.val_fold) is refused.
+    from ecglab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pre-trained on"):
+        leaky = _config(tiny_root, tmp_path, **{"training.epochs": 1})
+        leaky["cv"]["val_fold"] = 2
+        leaky["model"]["pretrained"] = str(pre)
+        train(config_from_dict(leaky), run_dir=tmp_path / "leaky")
     stem = next(k for k in encoder if k.endswith("weight"))
     np.testing.assert_array_equal(started.state_dict()[stem].numpy(), encoder[stem].numpy())
     assert (fine / "thresholds.json").is_file()

@@ -151,6 +151,10 @@ def _toy_registered() -> Iterator[None]:
     from ecglab.models import registry as model_registry
     from ecglab.training import tasks as task_registry
 
+    # Import every registering module first: a snapshot taken before that would, once restored,
+    # leave this process with tasks/models whose modules count as imported but are not registered.
+    task_registry.list_tasks()
+    model_registry.list_models()
     registries = (schema_module._SCHEMAS, model_registry._REGISTRY, task_registry._TASKS)
     saved = [dict(registry) for registry in registries]
     register_toy()

@@ -55,6 +55,8 @@ def synth(
     if kaggle:
         extra.append("output.kaggle=true")
     settings = load_synth_settings(config, extra)
+    if seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {seed}")
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     paths: list[Path] = []

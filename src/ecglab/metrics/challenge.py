@@ -280,17 +280,37 @@ def encode_labels(codes: Iterable[str], tables: ChallengeTables) -> np.ndarray:
 
 
 def find_label_files(label_dir: str | os.PathLike[str]) -> list[Path]:
-    """The ``.hea`` files of a folder, sorted by name, hidden files skipped (``find_challenge_files``)."""
+    """The ``.hea`` files of a folder and its sub-folders, sorted by name, hidden ones skipped.
+
+    The official ``find_challenge_files`` looks at the top folder only; searching sub-folders too
+    lets ``ecglab score --labels`` take a database tree (``cinc2021/georgia/...``) as it is. For a flat
+    folder both find the same files.
+
+    Raises
+    ------
+    DataNotFoundError
+        No folder, or no header in it.
+    ScoringError
+        Two headers with the same record name in different sub-folders.
+    """
     label_dir = Path(label_dir)
     if not label_dir.is_dir():
         raise DataNotFoundError(f"label folder {label_dir} does not exist")
     files = [
         p
-        for p in sorted(label_dir.iterdir(), key=lambda p: p.name)
-        if p.is_file() and p.name.lower().endswith(".hea") and not p.name.startswith(".")
+        for p in label_dir.rglob("*")
+        if p.is_file()
+        and p.name.lower().endswith(".hea")
+        and not any(part.startswith(".") for part in p.relative_to(label_dir).parts)
     ]
+    files.sort(key=lambda p: p.name)
     if not files:
         raise DataNotFoundError(f"no .hea label files in {label_dir}")
+    seen: dict[str, Path] = {}
+    for path in files:
+        if path.name in seen:
+            raise ScoringError(f"record {path.stem!r} has two label files: {seen[path.name]} and {path}")
+        seen[path.name] = path
     return files
 
 

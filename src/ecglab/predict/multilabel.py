@@ -104,6 +104,8 @@ class MultilabelClassifier:
         from ecglab.pretrained import load_model
         from ecglab.training.multilabel import read_thresholds
 
+        if backend not in ("torch", "onnx"):
+            raise RecordError(f"backend {backend!r}: choose torch or onnx")
         net, cfg, folder = load_model(model)
         if cfg.task != "multilabel":
             raise RecordError(f"model {model!s} was trained for task {cfg.task!r}, not multilabel")
@@ -136,6 +138,15 @@ class MultilabelClassifier:
                 f"record {recording.record_id!r}: model needs leads {', '.join(self.leads)}; "
                 f"missing {', '.join(missing)}"
             )
+        shortest = 0.5 * self.window / self.spec.fs
+        if recording.duration < shortest:
+            raise RecordError(
+                f"record {recording.record_id!r}: {recording.duration:.2f} s is too short for this model "
+                f"(at least {shortest:g} s; it reads {self.window / self.spec.fs:g}-s windows)"
+            )
+        picked = recording.select(self.leads).signal
+        if not np.any(np.nanmax(picked, axis=1) - np.nanmin(picked, axis=1) > 1e-3):
+            raise RecordError(f"record {recording.record_id!r}: every lead is flat (no signal to classify)")
         notes = []
         if recording.fs != self.spec.fs:
             notes.append(f"resampled {recording.fs:g} -> {self.spec.fs:g} Hz")

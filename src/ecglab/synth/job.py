@@ -194,6 +194,8 @@ def render_one(job: SynthJob, k: int) -> ImageResult:
         return ImageResult(k, str(path), image_id=name, damage=applied)
     except EcglabError as exc:
         return ImageResult(k, str(path), error=f"{path}: {exc}" if str(path) not in str(exc) else str(exc))
+    except (OSError, ValueError, RuntimeError) as exc:  # a full disk or a library failure: this image only
+        return ImageResult(k, str(path), error=f"{path}: image {k}: {type(exc).__name__}: {exc}")
 
 
 def _worker(args: tuple[SynthJob, int]) -> ImageResult:

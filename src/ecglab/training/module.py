@@ -112,6 +112,13 @@ class EcgTaskModule(lightning.LightningModule):
                  batch_size=batch_size_of(batch))  # fmt: skip
         return loss
 
+    def on_train_epoch_start(self) -> None:
+        """Tell the training dataset the epoch (datasets that draw random crops per epoch)."""
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        dataset = getattr(datamodule, "datasets", {}).get("train") if datamodule is not None else None
+        if dataset is not None and hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(self.current_epoch)
+
     def check_finite_loss(self, loss: torch.Tensor, batch_idx: int) -> None:
         """Raise :class:`TrainingDiverged` if ``loss`` is NaN or infinite in any process.
 

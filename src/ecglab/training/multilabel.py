@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from ecglab.errors import ConfigError
+from ecglab.errors import ConfigError, EcglabError
 from ecglab.training.module import EcgTaskModule
 from ecglab.training.tasks import TaskParts, register_task
 
@@ -83,11 +83,16 @@ def split_indices(cfg: DictConfig, table: Any) -> dict[str, np.ndarray]:
     if m.test_sources:
         test_mask = frame["source"].isin(list(m.test_sources)).to_numpy()
     if cv.split == "predefined":
-        if "strat_fold" not in frame:
-            raise ConfigError("cv.split=predefined needs PTB-XL's strat_fold: use multilabel.sources=[ptbxl]")
+        if "strat_fold" not in frame or frame["strat_fold"].isna().any():
+            raise ConfigError(
+                "cv.split=predefined uses PTB-XL's strat_fold, which challenge records lack: "
+                "set multilabel.sources=[ptbxl] (or cv.split=patient)"
+            )
         folds = frame["strat_fold"].to_numpy()
         val_fold = int(cv.val_fold)
         test_fold = int(m.test_fold) if m.test_fold is not None else 10
+        if test_fold == val_fold:
+            raise ConfigError(f"multilabel.test_fold: must differ from cv.val_fold ({val_fold})")
     else:
         pool = everything[~test_mask]
         folds = np.full(n, -1)
@@ -144,7 +149,11 @@ class MultilabelData(lightning.LightningDataModule):
         self.splits = split_indices(cfg, self.table)
         spec = preprocess_spec(cfg)
         cache = cfg.multilabel.cache_dir
+        self.unreadable: list[str] = []
         for name, idx in self.splits.items():
+            if name != "train":
+                idx = self._readable(idx, spec, cache)
+                self.splits[name] = idx
             self.datasets[name] = TwelveLeadDataset(
                 self.table.subset(idx),
                 spec,
@@ -154,6 +163,25 @@ class MultilabelData(lightning.LightningDataModule):
                 cache_dir=cache,
                 window_step=eval_step_samples(cfg),
             )
+
+    def _readable(self, idx: np.ndarray, spec: Any, cache: Any) -> np.ndarray:
+        """Rows of ``idx`` whose record can be read; the others are listed in ``unreadable``.
+
+        Validation and test records are read before training, so a bad file is reported at once and
+        cannot break the evaluation after training (training crops skip bad records by themselves).
+        """
+        from ecglab.datasets.twelve_lead import TwelveLeadDataset
+
+        probe = TwelveLeadDataset(self.table.subset(idx), spec, crop_samples=self.crop_samples, train=False,
+                                  cache_dir=cache)  # fmt: skip
+        bad = set()
+        for i in range(len(probe)):
+            try:
+                probe.signal(i)
+            except EcglabError as exc:
+                bad.add(i)
+                self.unreadable.append(str(exc).splitlines()[0])
+        return np.array([row for i, row in enumerate(idx) if i not in bad], dtype=int)
 
     @property
     def classes(self) -> list[str]:
@@ -166,7 +194,8 @@ class MultilabelData(lightning.LightningDataModule):
             batch_size=int(self.cfg.training.batch_size),
             shuffle=shuffle,
             num_workers=workers,
-            persistent_workers=workers > 0,
+            # Not persistent: workers must see each epoch's set_epoch (new random crops).
+            persistent_workers=False,
             drop_last=shuffle and len(self.datasets[name]) > int(self.cfg.training.batch_size),
         )
 
@@ -209,13 +238,6 @@ class MultilabelModule(EcgTaskModule):
         self.register_buffer("pos_weight", pos_weight if pos_weight is not None else torch.ones(n))
         self._val_true: list[torch.Tensor] = []
         self._val_prob: list[torch.Tensor] = []
-
-    def on_train_epoch_start(self) -> None:
-        # New random crops every epoch, reproducibly (the dataset seeds crops by epoch and record).
-        datamodule = getattr(self.trainer, "datamodule", None)
-        datasets = getattr(datamodule, "datasets", {})
-        if "train" in datasets and hasattr(datasets["train"], "set_epoch"):
-            datasets["train"].set_epoch(self.current_epoch)
 
     def forward_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits of a batch (with age/sex when the model takes them)."""
@@ -372,13 +394,18 @@ def read_thresholds(folder: Path) -> dict[str, Any]:
 
 
 def score_predictions(
-    cfg: DictConfig, classes: list[str], y: np.ndarray, probs: np.ndarray, thresholds: np.ndarray
+    cfg: DictConfig,
+    classes: list[str],
+    y: np.ndarray,
+    probs: np.ndarray,
+    thresholds: np.ndarray,
+    names: list[str] | None = None,
 ) -> dict[str, Any]:
     """Challenge metric (CinC classes) or macro F1, plus AUROC/AUPRC, of thresholded predictions."""
     from ecglab.metrics.classification import multilabel_report
 
     binary = probs >= thresholds
-    report = multilabel_report(y.astype(bool), binary, probs, classes)
+    report = multilabel_report(y.astype(bool), binary, probs, classes, names)
     if "cinc" in cfg.multilabel.sources:
         from ecglab.metrics.challenge import load_tables, score
 
@@ -424,6 +451,7 @@ def evaluate_multilabel(
     """Tune thresholds on validation, score the test split, write thresholds and challenge outputs."""
     cfg = module.cfg
     classes = datamodule.classes
+    names = list(datamodule.table.class_names)
     results: dict[str, Any] = {"classes": classes}
     val, test = datamodule.datasets["val"], datamodule.datasets["test"]
     p_val = predict_dataset(module, val)
@@ -439,12 +467,12 @@ def evaluate_multilabel(
             "names": list(datamodule.table.class_names),
         },
     )
-    results["val"] = score_predictions(cfg, classes, val.table.y, p_val, thresholds)
+    results["val"] = score_predictions(cfg, classes, val.table.y, p_val, thresholds, names)
     p_test = predict_dataset(module, test)
-    results["test"] = score_predictions(cfg, classes, test.table.y, p_test, thresholds)
+    results["test"] = score_predictions(cfg, classes, test.table.y, p_test, thresholds, names)
     results["n_records"] = {name: len(ds) for name, ds in datamodule.datasets.items()}
     failures = [f for ds in datamodule.datasets.values() for f in getattr(ds, "failures", [])]
-    failures += list(getattr(datamodule.table, "failures", []))
+    failures += list(getattr(datamodule.table, "failures", [])) + list(getattr(datamodule, "unreadable", []))
     results["failures"] = [str(f) for f in failures]
     if "cinc" in cfg.multilabel.sources:
         _write_challenge_dirs(run_dir, test, p_test, p_test >= thresholds, classes)
@@ -548,10 +576,38 @@ def pos_weights(y: np.ndarray, scheme: str) -> torch.Tensor:
     return torch.as_tensor(np.clip(weight, 1.0, 100.0), dtype=torch.float32)
 
 
+def check_pretraining_unseen(cfg: DictConfig, data: MultilabelData) -> None:
+    """Refuse a ``model.pretrained`` run that saw this run's validation or test records.
+
+    Pre-training reads no labels, but a test score is only clean when the test records were never
+    used at all; pre-train with the same ``cv`` and ``multilabel`` keys as the fine-tuning run.
+    """
+    pretrained = cfg.model.get("pretrained")
+    if not pretrained:
+        return
+    from pathlib import Path as _Path
+
+    folder = _Path(str(pretrained))
+    folder = folder.parent if folder.suffix == ".safetensors" else folder
+    listing = folder / "pretrain_records.json"
+    if not listing.is_file():
+        return
+    seen = set(json.loads(listing.read_text(encoding="utf-8"))["record_ids"])
+    for name in ("val", "test"):
+        ids = set(data.table.rows["record_id"].iloc[data.splits[name]].astype(str))
+        overlap = ids & seen
+        if overlap:
+            raise ConfigError(
+                f"model.pretrained: {folder} was pre-trained on {len(overlap)} of this run's {name} records "
+                f"(e.g. {sorted(overlap)[0]}); pre-train with the same cv.* and multilabel.* keys"
+            )
+
+
 def build_multilabel(cfg: DictConfig) -> TaskParts:
     """Task builder registered as ``multilabel``."""
     data = MultilabelData(cfg)
     data.setup()
+    check_pretraining_unseen(cfg, data)
     fill_model_shape(cfg, len(preprocess_spec(cfg).leads), len(data.classes))
     weight = pos_weights(data.datasets["train"].table.y, str(cfg.multilabel.pos_weight))
     return TaskParts(module=MultilabelModule(cfg, weight), datamodule=data, evaluate=evaluate_multilabel)

@@ -62,7 +62,7 @@ class PretrainData(lightning.LightningDataModule):
             batch_size=int(self.cfg.training.batch_size),
             shuffle=shuffle,
             num_workers=workers,
-            persistent_workers=workers > 0,
+            persistent_workers=False,  # workers must see each epoch's set_epoch
             drop_last=False,
         )
 
@@ -73,8 +73,27 @@ class PretrainData(lightning.LightningDataModule):
         return self._loader("val", False)
 
 
+PRETRAIN_RECORDS_FILE = "pretrain_records.json"
+
+
 class PretrainModule(EcgTaskModule):
     """Mean squared error on the hidden samples of masked crops (``val_loss`` is monitored)."""
+
+    def on_fit_start(self) -> None:
+        # Which records pre-training saw: fine-tuning refuses to validate or test on them.
+        import json
+        import os
+
+        from ecglab.io.atomic import atomic_write
+        from ecglab.training.trainer import RUN_DIR_ENV
+
+        run_dir = os.environ.get(RUN_DIR_ENV)
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if not run_dir or datamodule is None or not self.trainer.is_global_zero:
+            return
+        ids = sorted({str(r) for ds in datamodule.datasets.values() for r in ds.table.rows["record_id"]})
+        with atomic_write(os.path.join(run_dir, PRETRAIN_RECORDS_FILE), encoding="utf-8") as handle:
+            json.dump({"record_ids": ids}, handle)
 
     def shared_step(self, batch: Any, stage: str) -> torch.Tensor:
         from ecglab.models.masked_pretrain import random_time_mask
