@@ -21,7 +21,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +43,12 @@ def _run(command: list[str], env: dict[str, str]) -> None:
     subprocess.run(command, check=True, env=env, cwd=REPO)
 
 
-def _summary(run_dir: Path, seconds: float) -> dict[str, float | None]:
+def _summary(run_dir: Path, pretrain_dir: Path | None = None) -> dict[str, float | None]:
+    """Test-fold figures of a finished run; seconds are the runs' own wall times (pre-training included)."""
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    seconds = float(metrics.get("wall_time_s") or 0.0)
+    if pretrain_dir is not None:
+        seconds += float(json.loads((pretrain_dir / "metrics.json").read_text()).get("wall_time_s") or 0.0)
     test = metrics["evaluation"]["test"]
     challenge = (test.get("challenge") or {}).get("challenge_metric")
     return {
@@ -79,7 +82,7 @@ def main() -> None:
         for name in args.variants:
             config, pretrained = VARIANTS[name]
             overrides = list(folds) + extra
-            start = time.monotonic()
+            pre_dir = None
             if pretrained:
                 pre_dir = runs / f"pretrain-fold{fold}"
                 if not (pre_dir / "model.safetensors").is_file():
@@ -89,8 +92,7 @@ def main() -> None:
             run_dir = runs / f"{name.replace(' + ', '-')}-fold{fold}"
             if not (run_dir / "metrics.json").is_file():
                 _run([*ECGLAB, "train", "--config", config, "--run-dir", str(run_dir), *overrides], env)
-            results[name].append({"fold": fold, "run_dir": str(run_dir),
-                                  **_summary(run_dir, time.monotonic() - start)})  # fmt: skip
+            results[name].append({"fold": fold, "run_dir": str(run_dir), **_summary(run_dir, pre_dir)})
 
     table = Table(title=f"12-lead classification, test fold after val fold(s) {args.folds} (shared data)")
     for col in ("model", "challenge 2021", "macro AUROC", "macro AUPRC", "macro F1", "s/run"):
