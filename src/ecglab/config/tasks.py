@@ -131,7 +131,6 @@ class PretrainSection:
     mask_ratio: float = bounded(0.3, gt=0.0, lt=1.0)
     span_s: float = bounded(0.4, gt=0.0)
     lead_drop: float = bounded(0.2, ge=0.0, le=1.0)
-    extra_sources: list[str] = field(default_factory=list)
 
 
 @dataclass
