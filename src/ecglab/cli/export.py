@@ -27,7 +27,6 @@ def export(
     """Export to ONNX and check it against torch on real beats (random ones if no data)."""
     import torch
 
-    from ecglab.export import check_parity, export_onnx
     from ecglab.pretrained import load_model
 
     net, cfg, _ = load_model(model)
@@ -37,11 +36,19 @@ def export(
     if cfg.task != "beats":
         raise EcglabError(f"export of task {cfg.task!r} models is not supported yet")
     windows, rr, source = _parity_beats(cfg, data)
-    example = {"window": torch.from_numpy(windows[:2]), "rr": torch.from_numpy(rr[:2])}
-    path = export_onnx(net, example, out)
-    report = check_parity(
-        net, path, {"window": torch.from_numpy(windows), "rr": torch.from_numpy(rr)}, atol=atol
-    )
+    inputs = {"window": torch.from_numpy(windows), "rr": torch.from_numpy(rr)}
+    _export_checked(net, inputs, out, atol, source)
+
+
+def _export_checked(
+    net: Any, inputs: dict[str, Any], out: Path, atol: float, source: str, **options: Any
+) -> None:
+    """Export ``net`` (example: the first two inputs), check parity on all ``inputs``, write the
+    ``.parity.json`` report; a failed parity removes the file and raises."""
+    from ecglab.export import check_parity, export_onnx
+
+    path = export_onnx(net, {k: v[:2] for k, v in inputs.items()}, out, **options)
+    report = check_parity(net, path, inputs, atol=atol)
     with atomic_write(path.with_suffix(".parity.json"), "w") as f:
         json.dump({**report.as_dict(), "inputs": source}, f, indent=2)
     if not report.ok:
@@ -82,7 +89,6 @@ def _export_multilabel(model: str, out: Path, atol: float, data: Path | None) ->
     import numpy as np
     import torch
 
-    from ecglab.export import check_parity, export_onnx
     from ecglab.predict import MultilabelClassifier
 
     clf = MultilabelClassifier.from_pretrained(model)
@@ -91,17 +97,7 @@ def _export_multilabel(model: str, out: Path, atol: float, data: Path | None) ->
     if clf.use_demo:
         demo = np.tile(np.array([[0.5, 1.0, 0.0]], np.float32), (len(x), 1))
         inputs["demo"] = torch.from_numpy(demo)
-    example = {k: v[:2] for k, v in inputs.items()}
-    path = export_onnx(clf.model, example, out, dynamic_axes={"x": {2: "time"}})
-    report = check_parity(clf.model, path, inputs, atol=atol)
-    with atomic_write(path.with_suffix(".parity.json"), "w") as f:
-        json.dump({**report.as_dict(), "inputs": source}, f, indent=2)
-    if not report.ok:
-        path.unlink()
-        raise EcglabError(f"{path}: parity failed, max |torch - onnx| = {report.max_abs_diff:.2e} > {atol:g}")
-    console.print(
-        f"wrote {path}  (parity on {report.n_inputs} {source}: max |diff| = {report.max_abs_diff:.2e})"
-    )
+    _export_checked(clf.model, inputs, out, atol, source, dynamic_axes={"x": {2: "time"}})
 
 
 def _parity_records(clf: Any, data: Path | None) -> tuple[Any, str]:

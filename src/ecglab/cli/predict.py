@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +62,46 @@ def _read(path: Path, fs: float | None, units: str | None) -> Any:
         return read_record(path, kind=kind, allow_unknown_leads=True, **options)
 
 
-def _report_failures(failures: list[tuple[Path, str]], total: int) -> None:
+def _run_records(
+    targets: list[Path],
+    fs: float | None,
+    units: str | None,
+    table: Table,
+    out: Path,
+    handle: Callable[[Path, Any, dict[str, Path]], list[str]],
+) -> None:
+    """Read each record and ``handle(path, rec, written)`` it (it writes outputs, returns a table row).
+
+    A bad record is reported and skipped; the failures are listed at the end with exit code 1.
+    ``written`` maps output names to the records that produced them, so that no record silently
+    overwrites another one's outputs.
+    """
+    failures: list[tuple[Path, str]] = []
+    written: dict[str, Path] = {}
+    for path in targets:
+        try:
+            row = handle(path, _read(path, fs, units), written)
+        except EcglabError as exc:
+            if debug_enabled():
+                raise
+            failures.append((path, str(exc)))
+            err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            continue
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"outputs in {escape(str(out))}/")
     if failures:
-        err_console.print(f"[red]{len(failures)} of {total} record(s) failed:[/]")
+        err_console.print(f"[red]{len(failures)} of {len(targets)} record(s) failed:[/]")
         for path, _ in failures:
             err_console.print(f"  {escape(str(path))}", highlight=False)
         raise typer.Exit(1)
+
+
+def _claim(written: dict[str, Path], name: str, path: Path, files: str) -> None:
+    """Reserve output name ``name`` for ``path``; refuse a second record with the same name."""
+    if name in written:
+        raise EcglabError(f"{path}: outputs would overwrite those of {written[name]} ({files})")
+    written[name] = path
 
 
 def _predict_multilabel(
@@ -85,32 +120,15 @@ def _predict_multilabel(
     table = Table(title=f"12-lead classes by {model} ({backend})")
     for col in ("record", "fs", "s", "predicted", "notes"):
         table.add_column(col, overflow="fold")
-    failures: list[tuple[Path, str]] = []
-    written: dict[str, Path] = {}
-    for path in targets:
-        try:
-            rec = _read(path, fs, units)
-            result = classifier.predict(rec)
-            if result.record_id in written:
-                raise EcglabError(f"{path}: output would overwrite that of {written[result.record_id]}")
-            written[result.record_id] = path
-            result.write_challenge(out / f"{result.record_id}.csv")
-        except EcglabError as exc:
-            if debug_enabled():
-                raise
-            failures.append((path, str(exc)))
-            err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            continue
-        table.add_row(
-            result.record_id,
-            f"{rec.fs:g}",
-            f"{rec.duration:.1f}",
-            escape(", ".join(result.positive()) or "-"),
-            escape("; ".join(result.notes)),
-        )
-    console.print(table)
-    console.print(f"outputs in {escape(str(out))}/")
-    _report_failures(failures, len(targets))
+
+    def handle(path: Path, rec: Any, written: dict[str, Path]) -> list[str]:
+        result = classifier.predict(rec)
+        _claim(written, result.record_id, path, f"{result.record_id}.csv")
+        result.write_challenge(out / f"{result.record_id}.csv")
+        return [result.record_id, f"{rec.fs:g}", f"{rec.duration:.1f}",
+                escape(", ".join(result.positive()) or "-"), escape("; ".join(result.notes))]  # fmt: skip
+
+    _run_records(targets, fs, units, table, out, handle)
 
 
 def _predict_beats(
@@ -131,39 +149,18 @@ def _predict_beats(
     table = Table(title=f"beats by {model} ({backend})")
     for col in ("record", "fs", "leads", "beats", "N", "S", "V", "F", "Q", "notes"):
         table.add_column(col, overflow="fold")
-    failures: list[tuple[Path, str]] = []
-    written: dict[str, Path] = {}  # output name -> the record that produced it
-    for path in targets:
-        try:
-            rec = _read(path, fs, units)
-            result = classifier.predict(
-                rec,
-                peaks="atr" if peaks_from == "atr" else None,
-                leads=[x.strip() for x in leads.split(",")] if leads else None,
-            )
-            name = result.output_name
-            if name in written:
-                raise EcglabError(
-                    f"{path}: outputs would overwrite those of {written[name]} ({name}.beats.csv)"
-                )
-            written[name] = path
-            result.write_csv(out / f"{name}.beats.csv")
-            result.write_annotations(out)
-        except EcglabError as exc:
-            if debug_enabled():
-                raise
-            failures.append((path, str(exc)))
-            err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            continue
-        counts = result.counts()
-        table.add_row(
-            result.record_id,
-            f"{rec.fs:g}",
-            ",".join(result.leads),
-            str(len(result.sample)),
-            *(str(counts[c]) for c in "NSVFQ"),
-            escape("; ".join(result.notes)),
+
+    def handle(path: Path, rec: Any, written: dict[str, Path]) -> list[str]:
+        result = classifier.predict(
+            rec,
+            peaks="atr" if peaks_from == "atr" else None,
+            leads=[x.strip() for x in leads.split(",")] if leads else None,
         )
-    console.print(table)
-    console.print(f"outputs in {escape(str(out))}/")
-    _report_failures(failures, len(targets))
+        _claim(written, result.output_name, path, f"{result.output_name}.beats.csv")
+        result.write_csv(out / f"{result.output_name}.beats.csv")
+        result.write_annotations(out)
+        counts = result.counts()
+        return [result.record_id, f"{rec.fs:g}", ",".join(result.leads), str(len(result.sample)),
+                *(str(counts[c]) for c in "NSVFQ"), escape("; ".join(result.notes))]  # fmt: skip
+
+    _run_records(targets, fs, units, table, out, handle)

@@ -118,6 +118,26 @@ def split_indices(cfg: DictConfig, table: Any) -> dict[str, np.ndarray]:
     return out
 
 
+def crop_loader(
+    cfg: DictConfig, dataset: Any, *, shuffle: bool, drop_last: bool | None = None
+) -> torch.utils.data.DataLoader:
+    """Loader of a :class:`~ecglab.datasets.twelve_lead.TwelveLeadDataset` (multilabel and pretrain).
+
+    Workers are not persistent: they must see each epoch's ``set_epoch`` (new random crops). By
+    default a shuffled loader drops the last incomplete batch when there is more than one batch.
+    """
+    workers = int(cfg.data.num_workers)
+    batch = int(cfg.training.batch_size)
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch,
+        shuffle=shuffle,
+        num_workers=workers,
+        persistent_workers=False,
+        drop_last=(shuffle and len(dataset) > batch) if drop_last is None else drop_last,
+    )
+
+
 def eval_step_samples(cfg: DictConfig) -> int:
     """Step between the evaluation windows of a long record (default: the window, no overlap)."""
     step = cfg.multilabel.eval_step_s
@@ -188,16 +208,7 @@ class MultilabelData(lightning.LightningDataModule):
         return list(self.table.classes)
 
     def _loader(self, name: str, shuffle: bool) -> torch.utils.data.DataLoader:
-        workers = int(self.cfg.data.num_workers)
-        return torch.utils.data.DataLoader(
-            self.datasets[name],
-            batch_size=int(self.cfg.training.batch_size),
-            shuffle=shuffle,
-            num_workers=workers,
-            # Not persistent: workers must see each epoch's set_epoch (new random crops).
-            persistent_workers=False,
-            drop_last=shuffle and len(self.datasets[name]) > int(self.cfg.training.batch_size),
-        )
+        return crop_loader(self.cfg, self.datasets[name], shuffle=shuffle)
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
         return self._loader("train", shuffle=True)

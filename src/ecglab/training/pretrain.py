@@ -18,7 +18,7 @@ from omegaconf import DictConfig, open_dict
 
 from ecglab.errors import ConfigError
 from ecglab.training.module import EcgTaskModule
-from ecglab.training.multilabel import augment_batch, build_table, preprocess_spec, split_indices
+from ecglab.training.multilabel import augment_batch, build_table, crop_loader, preprocess_spec, split_indices
 from ecglab.training.tasks import TaskParts, register_task
 
 
@@ -56,15 +56,7 @@ class PretrainData(lightning.LightningDataModule):
             )
 
     def _loader(self, name: str, shuffle: bool) -> torch.utils.data.DataLoader:
-        workers = int(self.cfg.data.num_workers)
-        return torch.utils.data.DataLoader(
-            self.datasets[name],
-            batch_size=int(self.cfg.training.batch_size),
-            shuffle=shuffle,
-            num_workers=workers,
-            persistent_workers=False,  # workers must see each epoch's set_epoch
-            drop_last=False,
-        )
+        return crop_loader(self.cfg, self.datasets[name], shuffle=shuffle, drop_last=False)
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
         return self._loader("train", True)
