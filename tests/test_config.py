@@ -300,7 +300,8 @@ def test_unknown_task_lists_registered_tasks(write_yaml, toy_task: str) -> None:
     path = write_yaml("task: to\n" + MINIMAL)
     assert (
         config_error(path)
-        == f"{path}:1: unknown task 'to' (did you mean 'toy'? registered tasks: beats, generic, multilabel, "
+        == f"{path}:1: unknown task 'to' (did you mean 'toy'? registered tasks: beats, digitize, generic, "
+        "multilabel, "
         "pretrain, toy)"
     )
 

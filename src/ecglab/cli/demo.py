@@ -8,6 +8,7 @@ and plot the record to PNG. Later features add their stages here.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -15,6 +16,13 @@ from rich.table import Table
 from ecglab.cli.console import console
 from ecglab.errors import EcglabError
 from ecglab.io.recording import Recording
+
+if TYPE_CHECKING:
+    from ecglab.synth.page import Page
+
+#: Digitizer of the demo's paper stage: None = the classical pipeline; a learned model name (e.g.
+#: ``"digitizer"``) or run folder is passed to ``digitize_image(model=...)``.
+DEMO_DIGITIZER: str | None = None
 
 
 def register(app: typer.Typer) -> None:
@@ -55,8 +63,9 @@ def demo(
     png = plot_recording(rec, out / "demo12.png")
     console.print(f"plot       {png}")
     _classify_beats(rec, out)
-    _render_paper(rec, out, seed)
+    page, image = _render_paper(rec, out, seed)
     _classify_12lead(rec, out)
+    _digitize_paper(page, image, out)
     console.print(f"[green]done[/]: outputs in {out}/  (try `ecglab info {written['WFDB (format 16)']}`)")
 
 
@@ -78,8 +87,11 @@ def _classify_beats(rec: Recording, out: Path) -> None:
     console.print(f"beats      {len(result.sample)} detected on lead {lead} ({counts}) -> {table}, {png}")
 
 
-def _render_paper(rec: Recording, out: Path, seed: int) -> None:
-    """Print the record as a 3x4+1 ECG on paper with its exact masks, and rebuild it from them."""
+def _render_paper(rec: Recording, out: Path, seed: int) -> tuple[Page, Path]:
+    """Print the record as a 3x4+1 ECG on paper with its exact masks, and rebuild it from them.
+
+    Returns the rendered :class:`~ecglab.synth.page.Page` and the path of its image.
+    """
     import numpy as np
 
     from ecglab.metrics.snr import kaggle_snr
@@ -94,6 +106,51 @@ def _render_paper(rec: Recording, out: Path, seed: int) -> None:
     sheet = contact_sheet(out / "paper", [rec.record_id], out / "paper" / "preview.png", columns=1)
     console.print(f"paper      3x4+1 printout {files['image']} + mask {files['mask']}; rebuilt from the "
                   f"masks at {snr:.1f} dB (Kaggle SNR) -> {sheet}")  # fmt: skip
+    return page, files["image"]
+
+
+def _digitize_paper(page: Page, image: Path, out: Path) -> None:
+    """Digitize the printed page, classify the result, and write the records and ``report.html``."""
+    import numpy as np
+
+    from ecglab.cli.digitize import recording_for_classifier, write_result
+    from ecglab.digitize.pipeline import digitize_image
+    from ecglab.digitize.report import write_report
+    from ecglab.io.leads import STANDARD_12
+    from ecglab.metrics.snr import kaggle_snr
+    from ecglab.predict import MultilabelClassifier
+    from ecglab.pretrained import available_models
+
+    learned = {} if DEMO_DIGITIZER is None else {"model": DEMO_DIGITIZER}
+    duration = page.signal.shape[1] / page.fs
+    result = digitize_image(image, fs=page.fs, duration_s=duration, **learned)
+    (out / "digitized").mkdir(parents=True, exist_ok=True)
+    written = write_result(result, out / "digitized", overlay_image=image)
+    # The truth is what the page plotted (NaN elsewhere), in the digitizer's lead order.
+    truth = np.full(result.signal.shape, np.nan)
+    n = min(truth.shape[1], page.signal.shape[1])
+    for i, lead in enumerate(STANDARD_12):
+        if lead in page.lead_names:
+            truth[i, :n] = page.signal[page.lead_names.index(lead), :n]
+    snr = kaggle_snr(truth, result.signal, page.fs)
+    labels = scores = None
+    if "cinc-12lead" in available_models():
+        classifier = MultilabelClassifier.from_pretrained("cinc-12lead")
+        prediction = classifier.predict(recording_for_classifier(result))
+        prediction.write_challenge(out / "digitized" / f"{result.record_id}.classes.csv")
+        labels = prediction.positive()
+        names = prediction.names or prediction.classes
+        scores = dict(zip(names, prediction.probabilities.tolist(), strict=True))
+    digitizer = "classical pipeline" if DEMO_DIGITIZER is None else f"model {DEMO_DIGITIZER}"
+    report = write_report(
+        out / "report.html", image=image, overlay=out / "digitized" / f"{result.record_id}.overlay.png",
+        truth=truth, digitized=result.signal, fs=page.fs, labels=labels, scores=scores,
+        title=f"ecglab demo: digitization of {image.name} ({digitizer}, layout {result.layout.name})",
+        notes=[*result.notes, "labels: cinc-12lead on the digitized record, unplotted samples set to 0 mV"],
+    )  # fmt: skip
+    said = "not classified (cinc-12lead not shipped)" if labels is None else ", ".join(labels) or "no class"
+    console.print(f"digitized  {image.name} ({digitizer}): {snr:.1f} dB Kaggle SNR vs the printed signal; "
+                  f"cinc-12lead says: {said} -> {written[0].parent}/, {report}")  # fmt: skip
 
 
 def _classify_12lead(rec: Recording, out: Path) -> None:

@@ -24,7 +24,7 @@ def export(
     atol: float = typer.Option(1e-4, help="Largest torch/onnxruntime difference accepted."),
     data: Path | None = typer.Option(None, "--data", help="Data root for parity on real beats."),
 ) -> None:
-    """Export to ONNX and check it against torch on real beats (random ones if no data)."""
+    """Export to ONNX and check it against torch (beats, 12-lead windows or page crops)."""
     import torch
 
     from ecglab.pretrained import load_model
@@ -32,6 +32,9 @@ def export(
     net, cfg, _ = load_model(model)
     if cfg.task == "multilabel":
         _export_multilabel(model, out, atol, data)
+        return
+    if cfg.task == "digitize":
+        _export_digitizer(net, cfg, out, atol)
         return
     if cfg.task != "beats":
         raise EcglabError(f"export of task {cfg.task!r} models is not supported yet")
@@ -128,3 +131,33 @@ def _parity_records(clf: Any, data: Path | None) -> tuple[Any, str]:
     return rng.normal(size=(16, len(clf.leads), clf.window)).astype(
         np.float32
     ), "random signals (no data found)"
+
+
+def _export_digitizer(net: Any, cfg: Any, out: Path, atol: float) -> None:
+    """Export a learned digitizer with dynamic crop sizes; parity on crops of a rendered page.
+
+    ``series`` takes ``x [1, rows, 3, H, W]`` (any number of rows, any width), ``whole`` takes
+    ``x [1, 3, H, W]`` (any page height and width); both output y logits and mask logits.
+    """
+    import numpy as np
+    import torch
+
+    from ecglab.datasets.digitize_pages import PageRecipe, page_example
+    from ecglab.signal.simulate import simulate_12lead
+    from ecglab.synth import render_page
+    from ecglab.training.digitize import MODEL_MODES, crop_spec
+
+    mode = MODEL_MODES[str(cfg.model.name)]
+    spec = crop_spec(cfg)
+    rec = simulate_12lead(duration=10.0, fs=500.0, seed=0, record_id="parity")
+    page = render_page(rec, {"layout": "3x4+1", "dpi": 150}, rng=np.random.default_rng(0))
+    example = page_example(
+        page, mode, spec, np.random.default_rng(0), PageRecipe(jitter_mm=0.0, jitter_scale=0.0)
+    )
+    x = torch.from_numpy(np.moveaxis(example["image"], -1, -3)[None].astype(np.float32) / 255.0)
+    axes = (
+        {"x": {1: "rows", 3: "height", 4: "width"}} if mode == "series" else {"x": {2: "height", 3: "width"}}
+    )
+    source = f"canonical crops of a rendered 3x4+1 page ({tuple(x.shape)})"
+    _export_checked(net, {"x": x}, out, atol, source, output_names=("y_logits", "mask_logits"),
+                    dynamic_axes=axes, dim_min={"rows": 1})  # fmt: skip

@@ -144,3 +144,70 @@ class PretrainConfig(GenericConfig):
 
 register_schema("multilabel", MultilabelConfig)
 register_schema("pretrain", PretrainConfig)
+
+
+DIGITIZE_DAMAGE_PRESETS = ("none", "light", "default", "heavy")
+
+
+@dataclass
+class DigitizePagesSection:
+    """How training pages are drawn (see :class:`ecglab.datasets.digitize_pages.PageRecipe`)."""
+
+    layouts: list[str] = field(default_factory=lambda: ["3x4+1", "3x4+1", "3x4", "6x2", "3x4+3"])
+    dpis: list[float] = field(default_factory=lambda: [100.0, 150.0, 200.0, 300.0])
+    grid_colors: list[str] = field(default_factory=lambda: ["red", "pink", "green", "blue", "grey", "bw"])
+    trace_width_mm: list[float] = field(default_factory=lambda: [0.2, 0.6])
+    damage_preset: str = choice("default", DIGITIZE_DAMAGE_PRESETS)
+    p_damage: float = bounded(0.7, ge=0.0, le=1.0)
+    jitter_mm: float = bounded(1.0, ge=0.0)
+    jitter_scale: float = bounded(0.01, ge=0.0)
+
+
+@dataclass
+class DigitizeSection:
+    """Pages, crops and loss of the ``digitize`` task (learned ``whole`` / ``series`` digitizers).
+
+    Pages are rendered from the 12-lead records of ``sources`` (the ``multilabel`` pool): records of
+    fold ``cv.val_fold`` validate, those of the next fold are held out for evaluation renders and
+    never rendered for training, the rest train. Crops are ``px_per_mm`` pixels per mm of paper;
+    training sees random ``crop_width_mm`` windows of them (``series``: ``max_rows`` rows of a page).
+    """
+
+    sources: list[str] = field(default_factory=lambda: ["cinc", "ptbxl"])
+    ptbxl_fs: int = 100
+    train_pages: int = bounded(400, ge=1)
+    val_pages: int = bounded(48, ge=1)
+    px_per_mm: float = bounded(3.0, gt=0.0)
+    height_mm: float = bounded(48.0, gt=0.0)
+    margin_mm: float = bounded(3.0, ge=0.0)
+    upsample: int = bounded(2, ge=1)
+    crop_width_mm: float = bounded(80.0, gt=0.0)
+    max_rows: int = bounded(3, ge=1)
+    sigma: float = bounded(1.0, gt=0.0)
+    mask_weight: float = bounded(0.5, ge=0.0)
+    workers: int = bounded(2, ge=0)
+    cache_dir: str | None = None
+    pages: DigitizePagesSection = field(default_factory=DigitizePagesSection)
+
+    @staticmethod
+    def check_section(section: Any) -> Iterator[tuple[str, str]]:
+        """Sources must be known; the pen width is ``[low, high]``."""
+        for source in section.sources:
+            if source not in SOURCES:
+                yield "sources", f"unknown source {source!r} (choose from {', '.join(SOURCES)})"
+        if section.ptbxl_fs not in (100, 500):
+            yield "ptbxl_fs", f"PTB-XL comes at 100 or 500 Hz, got {section.ptbxl_fs}"
+        width = section.pages.trace_width_mm
+        if len(width) != 2 or not 0 < width[0] <= width[1]:
+            yield "pages.trace_width_mm", f"expected [low, high] with 0 < low <= high, got {list(width)}"
+
+
+@dataclass
+class DigitizeConfig(GenericConfig):
+    """Config of the ``digitize`` task (models ``whole`` and ``series``)."""
+
+    task: str = "digitize"
+    digitize: DigitizeSection = field(default_factory=DigitizeSection)
+
+
+register_schema("digitize", DigitizeConfig)

@@ -33,6 +33,8 @@ _EXPORTS = {
     "extract_traces": "ecglab.digitize.extract",
     "DigitizeResult": "ecglab.digitize.pipeline",
     "digitize_image": "ecglab.digitize.pipeline",
+    "LearnedDigitizer": "ecglab.digitize.learned",
+    "CropSpec": "ecglab.digitize.strips",
     "einthoven_correct": "ecglab.digitize.pipeline",
     "draw_overlay": "ecglab.digitize.overlay",
     "evaluate_digitization": "ecglab.digitize.evaluate",

@@ -165,6 +165,9 @@ def evaluate_digitization(
     layout: str = "auto",
     einthoven: bool = False,
     limit: int | None = None,
+    model: Any = None,
+    backend: str = "torch",
+    tta: bool = False,
 ) -> dict[str, Any]:
     """Digitize every paired image and score it against its truth.
 
@@ -179,6 +182,8 @@ def evaluate_digitization(
         Passed to :func:`ecglab.digitize.digitize_image`.
     limit
         Score only the first ``limit`` pairs.
+    model, backend, tta
+        A learned digitizer (name, run folder or loaded model) and how to run it; None: classical.
 
     Returns
     -------
@@ -188,6 +193,10 @@ def evaluate_digitization(
     """
     from ecglab.digitize.pipeline import digitize_image
 
+    if model is not None and not hasattr(model, "follow_rows"):
+        from ecglab.digitize.learned import load_digitizer
+
+        model = load_digitizer(str(model), backend, tta)  # once, not per image
     pairs, unpaired = pair_images(images, truth)
     if limit is not None:
         pairs = pairs[:limit]
@@ -202,7 +211,9 @@ def evaluate_digitization(
         row: dict[str, Any] = {"image": pair.image.name, "truth": pair.truth.name}
         start = time.perf_counter()
         try:
-            res = digitize_image(pair.image, fs=fs, layout=layout, duration_s=duration, einthoven=einthoven)
+            res = digitize_image(
+                pair.image, fs=fs, layout=layout, duration_s=duration, einthoven=einthoven, model=model
+            )
             pred = res.signal.astype(np.float64)
             row.update(status="ok", layout=res.layout.name, px_per_mm=round(res.grid.px_per_mm, 4))
         except EcglabError as exc:

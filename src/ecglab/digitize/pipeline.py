@@ -62,6 +62,8 @@ class DigitizeResult:
         Cross-checks and fallbacks worth reporting.
     seconds
         Wall time per stage.
+    method
+        ``classical`` or the learned model's name (``series``, ``whole``).
     """
 
     signal: np.ndarray
@@ -73,6 +75,7 @@ class DigitizeResult:
     traces: list[PanelTrace]
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    method: str = "classical"
 
     @property
     def lead_names(self) -> tuple[str, ...]:
@@ -85,10 +88,13 @@ class DigitizeResult:
         empty = np.isnan(signal).all(axis=1)
         signal[empty] = 0.0
         meta: dict[str, Any] = {
-            "source": "ecglab.digitize (classical)",
+            "source": f"ecglab.digitize ({self.method})",
             "layout": self.layout.name,
             "empty_leads": [STANDARD_12[i] for i in np.flatnonzero(empty)],
-            "comments": [f"digitized by ecglab.digitize, layout {self.layout.name}", "NaN = not plotted"],
+            "comments": [
+                f"digitized by ecglab.digitize ({self.method}), layout {self.layout.name}",
+                "NaN = not plotted",
+            ],
         }
         return Recording(signal=signal, fs=self.fs, leads=STANDARD_12, record_id=self.record_id, meta=meta)
 
@@ -105,6 +111,9 @@ def digitize_image(
     rotate: bool = True,
     method: str = "sweep",
     baseline: str = "row",
+    model: str | Path | Any | None = None,
+    backend: str = "torch",
+    tta: bool = False,
 ) -> DigitizeResult:
     """Digitize one ECG page image into the 12 standard leads.
 
@@ -126,7 +135,16 @@ def digitize_image(
     rotate
         Estimate and undo the page rotation.
     method, baseline
-        Column method and 0 mV reference (see :func:`ecglab.digitize.extract.extract_traces`).
+        Column method and 0 mV reference of the classical tracker (see
+        :func:`ecglab.digitize.extract.extract_traces`).
+    model
+        A learned digitizer (shipped name such as ``digitizer``, a run folder, or a loaded
+        :class:`~ecglab.digitize.learned.LearnedDigitizer`) that reads the traces instead of the
+        classical tracker; None: classical.
+    backend
+        ``torch`` or ``onnx`` for a model given by name.
+    tta
+        Flip test-time augmentation for a model given by name.
 
     Returns
     -------
@@ -183,7 +201,19 @@ def digitize_image(
         )
         notes += page.notes
         lap("layout")
-        traces = extract_traces(trace, page, fs=fs, method=method, baseline=baseline)
+        if model is None:
+            traces = extract_traces(trace, page, fs=fs, method=method, baseline=baseline)
+            used = "classical"
+        else:
+            from ecglab.digitize.learned import LearnedDigitizer, extract_traces_learned, load_digitizer
+
+            learned = (
+                model if isinstance(model, LearnedDigitizer) else load_digitizer(str(model), backend, tta)
+            )
+            traces = extract_traces_learned(
+                rgb, page, learned, fs=fs, speed_mm_per_s=speed_mm_per_s, gain_mm_per_mv=gain_mm_per_mv
+            )
+            used = learned.name
         lap("extract")
     except Exception as exc:
         from ecglab.errors import EcglabError
@@ -206,6 +236,7 @@ def digitize_image(
         traces=traces,
         notes=notes,
         seconds=seconds,
+        method=used,
     )
 
 

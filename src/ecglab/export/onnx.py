@@ -59,6 +59,7 @@ def export_onnx(
     *,
     output_names: Sequence[str] = ("logits",),
     dynamic_axes: Mapping[str, Mapping[int, str]] | None = None,
+    dim_min: Mapping[str, int] | None = None,
 ) -> Path:
     """Export ``model(**example_inputs)`` (positional, in mapping order) to an ONNX file, atomically.
 
@@ -71,6 +72,8 @@ def export_onnx(
     dynamic_axes
         More dynamic axes per input, e.g. ``{"x": {2: "time"}}`` for signals of any length (a
         dimension name shared by several inputs must be equal in all of them).
+    dim_min
+        Smallest size of a named dynamic dimension (default 16), e.g. ``{"rows": 1}``.
     """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +86,8 @@ def export_onnx(
     for name in names:
         axes: dict[int, Any] = {0: batch}
         for axis, dim_name in (dynamic_axes or {}).get(name, {}).items():
-            axes[int(axis)] = dims.setdefault(dim_name, torch.export.Dim(dim_name, min=16, max=1_000_000))
+            low = int((dim_min or {}).get(dim_name, 16))
+            axes[int(axis)] = dims.setdefault(dim_name, torch.export.Dim(dim_name, min=low, max=1_000_000))
         dynamic.append(axes)
     dynamic = tuple(dynamic)
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)

@@ -42,6 +42,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "ecglab.models.resnet1d",
     "ecglab.models.se_resnet1d",
     "ecglab.models.masked_pretrain",
+    "ecglab.models.digitizer",
 )
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}

@@ -39,6 +39,7 @@ TASK_MODULES: tuple[str, ...] = (
     "ecglab.training.beats",
     "ecglab.training.multilabel",
     "ecglab.training.pretrain",
+    "ecglab.training.digitize",
 )
 
 EvaluateHook = Callable[

@@ -1,0 +1,158 @@
+"""Learned digitizers (``series``, ``whole``) against the classical baseline, on images they never saw.
+
+Conditions:
+
+* ``held-out 3x4+1 clean`` / ``damaged``: the records of the digitize configs' held-out fold
+  (patient-grouped folds of the 12-lead pool, ``cv.val_fold`` + 1: never rendered for training or
+  validation; PTB-XL records at 500 Hz where the shared data has them), rendered by
+  ``ecglab.synth.job.run_job`` with ``configs/synth.yaml`` (A4, 3x4+1, 200 DPI; ``damage.enabled=false``
+  for clean, the default damage otherwise; seed 0);
+* ``cinc2024_ptbxl``: the 15 ecg-image-kit images of ``images/cinc2024_ptbxl`` (another generator),
+  scored on the plotted samples as the Challenge does.
+
+Every image is digitized by :func:`ecglab.digitize.digitize_image` with each method (the learned
+ones replace only the trace reading: rectification, grid and layout are shared) and scored by
+:func:`ecglab.digitize.evaluate_digitization`: Kaggle score (perfect 25.84 dB), mean PhysioNet-2024
+SNR over (image, lead) pairs, mean Pearson r and RMSE, seconds per image (OpenCV and torch limited
+to ``--threads`` threads; the machine may be shared, so the load average is recorded).
+
+Usage::
+
+    python benchmarks/digitize_compare.py [--series digitizer|RUN] [--whole RUN] [--count 40] [--tta]
+
+Prints a table and writes ``benchmarks/results/digitize_compare.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_JSON = REPO / "benchmarks" / "results" / "digitize_compare.json"
+SYNTH = REPO / "configs" / "synth.yaml"
+SPLIT_CONFIG = REPO / "configs" / "digitize-series.yaml"
+CONDITIONS = {"held-out 3x4+1 clean": ["damage.enabled=false"], "held-out 3x4+1 damaged": []}
+KEYS = (
+    "images", "failed", "kaggle_score_db", "kaggle_db_mean", "physionet_db_mean", "pearson_r_mean",
+    "rmse_mv_mean", "seconds_per_image",
+)  # fmt: skip
+
+
+def held_out_records(data: Path) -> list[Path]:
+    """The held-out fold's records, PTB-XL at 500 Hz where available (same record, finer truth)."""
+    from ecglab.config import load_config
+    from ecglab.training.digitize import record_splits
+
+    cfg = load_config(SPLIT_CONFIG, [f"data.root={data}"])
+    out = []
+    for path in record_splits(cfg)["test"]:
+        p = Path(path)
+        hr = Path(str(p).replace("records100", "records500").replace("_lr", "_hr"))
+        out.append(hr if hr.with_suffix(".hea").is_file() or hr.is_file() else p)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--data", type=Path, default=Path(os.environ.get("ECGLAB_DATA", REPO.parent / "shared" / "data"))
+    )
+    parser.add_argument("--series", default="digitizer", help="series model: shipped name or run folder")
+    parser.add_argument("--whole", default=None, help="whole model run folder (skipped when not given)")
+    parser.add_argument("--count", type=int, default=40, help="held-out images per condition")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tta", action="store_true", help="also score the learned models with flip TTA")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    args = parser.parse_args()
+
+    import cv2
+    import torch
+
+    from ecglab.digitize.evaluate import evaluate_digitization
+    from ecglab.digitize.learned import LearnedDigitizer
+    from ecglab.synth.job import SynthJob, load_synth_settings, run_job
+
+    cv2.setNumThreads(args.threads)
+    torch.set_num_threads(args.threads)
+    methods: dict[str, object] = {"classical": None}
+    for name in ("series", "whole"):
+        source = getattr(args, name)
+        if source:
+            methods[f"{name} ({source})"] = LearnedDigitizer.from_pretrained(source)
+            if args.tta:
+                methods[f"{name} ({source}) + tta"] = LearnedDigitizer.from_pretrained(source, tta=True)
+    records = held_out_records(args.data)[: args.count]
+    rows = []
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = {}
+        for label, overrides in CONDITIONS.items():
+            out_dir = Path(tmp) / label.replace(" ", "_").replace("+", "p")
+            job = SynthJob(
+                records=[r.with_suffix("") for r in records], out_dir=out_dir, count=len(records),
+                seed=args.seed, settings=load_synth_settings(SYNTH, overrides),
+            )  # fmt: skip
+            errors = [r.error for r in run_job(job, workers=2) if r.error]
+            folders[label] = (out_dir, errors)
+        folders["cinc2024_ptbxl (ecg-image-kit)"] = (args.data / "images" / "cinc2024_ptbxl", [])
+        for label, (folder, errors) in folders.items():
+            for method, model in methods.items():
+                res = evaluate_digitization(folder, folder, model=model)
+                row = {"condition": label, "method": method, "render_errors": errors}
+                row.update({k: res["summary"][k] for k in KEYS})
+                row["failures"] = [
+                    f"{r['image']}: {r.get('error', '')}" for r in res["images"] if r["status"] != "ok"
+                ]
+                row["per_lead_kaggle_db"] = {
+                    lead: round(v["kaggle_db"], 2) for lead, v in res["per_lead"].items()
+                }
+                rows.append(row)
+                _print_row(row)
+    _print(rows)
+    payload = {
+        "benchmark": "digitize_compare",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "methods": list(methods),
+        "held_out_records": [str(r.relative_to(args.data)) for r in records],
+        "synth_settings": "configs/synth.yaml: A4, 3x4+1, 200 DPI, 25 mm/s, 10 mm/mV, trace 0.4 mm",
+        "seed": args.seed,
+        "threads": args.threads,
+        "load_average_before": [round(v, 2) for v in load_before],
+        "load_average_after": [round(v, 2) for v in os.getloadavg()],
+        "conditions": rows,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(payload, indent=1) + "\n")
+    print(f"wrote {args.json}")
+
+
+def _print_row(r: dict) -> None:
+    print(f"{r['condition']:34s} {r['method']:28s} Kaggle {r['kaggle_score_db']:6.2f} dB  "
+          f"PhysioNet {r['physionet_db_mean']:6.2f} dB  failed {r['failed']}  "
+          f"{r['seconds_per_image']:.2f} s/img")  # fmt: skip
+
+
+def _print(rows: list[dict]) -> None:
+    table = Table(title="digitizers on unseen images")
+    for col in ("condition", "method", "n", "failed", "Kaggle", "PhysioNet", "r", "RMSE mV", "s/img"):
+        table.add_column(col, justify="left" if col in ("condition", "method") else "right")
+    for r in rows:
+        table.add_row(
+            r["condition"], r["method"], str(r["images"]), str(r["failed"]), f"{r['kaggle_score_db']:.2f}",
+            f"{r['physionet_db_mean']:.2f}", f"{r['pearson_r_mean']:.3f}", f"{r['rmse_mv_mean']:.3f}",
+            f"{r['seconds_per_image']:.2f}",
+        )  # fmt: skip
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""Trace extraction with a learned digitizer (``series`` or ``whole``) instead of column tracking.
+
+The classical stages still rectify the page, measure the grid and find the rows and panels; the
+model then reads, in canonical crops placed at those rows (:mod:`ecglab.digitize.strips`), one
+y distribution per output column, decoded to a sub-pixel y by a windowed soft-argmax. Each panel's
+samples are read off that curve at their times and turned into mV from the row baseline.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecglab.digitize.errors import DigitizeError
+from ecglab.digitize.extract import PanelTrace
+from ecglab.digitize.layout import PageLayout
+from ecglab.digitize.strips import (
+    RowFrame,
+    crop_page,
+    crop_rows,
+    crop_y_to_image,
+    output_x,
+    page_frame,
+    soft_argmax,
+    strip_top,
+)
+
+BACKENDS = ("torch", "onnx")
+
+
+@dataclass
+class RowCurve:
+    """A row's trace as the model sees it: image ``x``, ``y`` and the peak probability mass per column."""
+
+    x: np.ndarray
+    y: np.ndarray
+    confidence: np.ndarray
+
+
+def _softmax_rows(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-2, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-2, keepdims=True)
+
+
+class LearnedDigitizer:
+    """A trained ``series`` or ``whole`` model with its crop geometry.
+
+    Parameters
+    ----------
+    model
+        The torch model (eval mode).
+    cfg
+        Its training config (``task: digitize``).
+    onnx_path
+        Run an exported ONNX file with onnxruntime instead of ``model``.
+    tta
+        Flip test-time augmentation: also run the horizontally mirrored crops and average.
+    """
+
+    def __init__(
+        self, model: Any, cfg: Any, *, onnx_path: str | os.PathLike[str] | None = None, tta: bool = False
+    ):
+        from ecglab.training.digitize import MODEL_MODES, crop_spec
+
+        self.model = model
+        self.cfg = cfg
+        self.mode = MODEL_MODES[str(cfg.model.name)]
+        self.spec = crop_spec(cfg)
+        self.tta = tta
+        self.n_series = int(getattr(model, "n_series", 0)) if self.mode == "whole" else 0
+        self._onnx = None
+        if onnx_path is not None:
+            from ecglab.export import OnnxModel
+
+            self._onnx = OnnxModel(onnx_path)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str | os.PathLike[str],
+        *,
+        backend: str = "torch",
+        onnx_path: Path | None = None,
+        tta: bool = False,
+    ) -> LearnedDigitizer:
+        """Load a shipped digitizer by name (``digitizer``) or a run/weights folder.
+
+        Raises
+        ------
+        DigitizeError
+            When the model was not trained by the ``digitize`` task, or ``backend`` is unknown or
+            its ONNX file is missing.
+        """
+        from ecglab.pretrained import load_model
+
+        if backend not in BACKENDS:
+            raise DigitizeError(f"backend {backend!r}: choose {' or '.join(BACKENDS)}")
+        net, cfg, folder = load_model(model)
+        if cfg.task != "digitize":
+            raise DigitizeError(f"model {model!s} was trained for task {cfg.task!r}, not digitize")
+        if backend == "onnx" and onnx_path is None:
+            onnx_path = folder / "model.onnx"
+            if not onnx_path.is_file():
+                raise DigitizeError(
+                    f"backend onnx needs an ONNX file: make one with `ecglab export --model {model} "
+                    f"--out {onnx_path}`"
+                )
+        return cls(net, cfg, onnx_path=onnx_path if backend == "onnx" else None, tta=tta)
+
+    @property
+    def name(self) -> str:
+        return str(self.cfg.model.name)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """Per-column y probabilities of a batch of crops (``[B, R, 3, H, W]`` or ``[B, 3, H, W]``, 0..1)."""
+        logits = self._logits(x)
+        prob = _softmax_rows(logits)
+        if self.tta:
+            flipped = _softmax_rows(self._logits(np.ascontiguousarray(x[..., ::-1])))[..., ::-1]
+            prob = 0.5 * (prob + flipped)
+        return prob
+
+    def _logits(self, x: np.ndarray) -> np.ndarray:
+        if self._onnx is not None:
+            return self._onnx(x=x.astype(np.float32))[0]
+        import torch
+
+        with torch.inference_mode():
+            return self.model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))[0].float().numpy()
+
+    def follow_rows(self, rgb: np.ndarray, frames: list[RowFrame]) -> list[RowCurve]:
+        """Each row's curve on the (de-rotated) page ``rgb``.
+
+        Raises
+        ------
+        DigitizeError
+            A ``whole`` model asked for more rows than it has series.
+        """
+        spec = self.spec
+        if self.mode == "series":
+            crops = crop_rows(rgb, frames, spec)  # [R, H, W, 3]
+            x = np.moveaxis(crops, -1, -3)[None].astype(np.float32) / 255.0
+            prob = self.probabilities(x)[0]  # [R, H, Wo]
+            y, conf = soft_argmax(prob)
+            return [
+                RowCurve(
+                    x=output_x(f, spec, y.shape[-1]),
+                    y=crop_y_to_image(y[r], f, spec, strip_top(f, spec)),
+                    confidence=conf[r],
+                )
+                for r, f in enumerate(frames)
+            ]
+        if len(frames) > self.n_series:
+            raise DigitizeError(
+                f"the whole model follows at most {self.n_series} rows and this page has {len(frames)}: "
+                "use the series model (--model with a series run) or the classical pipeline"
+            )
+        frame = page_frame(frames)
+        crop = crop_page(rgb, frame, spec)
+        x = np.moveaxis(crop, -1, -3)[None].astype(np.float32) / 255.0
+        prob = self.probabilities(x)[0]  # [K, H, Wo]
+        y, conf = soft_argmax(prob[: len(frames)])
+        xs = output_x(frame, spec, y.shape[-1])
+        return [
+            RowCurve(x=xs, y=crop_y_to_image(y[r], frame, spec, 0.0), confidence=conf[r])
+            for r in range(len(frames))
+        ]
+
+
+def row_frames(page: PageLayout, speed_mm_per_s: float, gain_mm_per_mv: float) -> list[RowFrame]:
+    """The crop frames of the detected rows (row start and scale, baseline, grid scale)."""
+    ppm_y = page.px_per_mv / gain_mm_per_mv
+    return [
+        RowFrame(
+            baseline_y=r.baseline_y,
+            x_start=r.x_start if np.isfinite(r.x_start) else page.x_start,
+            ppm_x=(r.px_per_s if np.isfinite(r.px_per_s) else page.px_per_s) / speed_mm_per_s,
+            ppm_y=ppm_y,
+        )
+        for r in page.rows
+    ]
+
+
+def extract_traces_learned(
+    rgb: np.ndarray,
+    page: PageLayout,
+    digitizer: LearnedDigitizer,
+    *,
+    fs: float = 500.0,
+    speed_mm_per_s: float = 25.0,
+    gain_mm_per_mv: float = 10.0,
+) -> list[PanelTrace]:
+    """Every panel's signal in mV at ``fs``, read off the model's row curves.
+
+    Parameters
+    ----------
+    rgb
+        The de-rotated page.
+    page
+        Its detected layout.
+    digitizer
+        The model.
+    fs
+        Output sampling rate, Hz.
+    speed_mm_per_s, gain_mm_per_mv
+        Paper speed and gain.
+
+    Returns
+    -------
+    list of PanelTrace
+        In the order of ``page.panels``; NaN where a panel's time falls outside the model's crop.
+    """
+    frames = row_frames(page, speed_mm_per_s, gain_mm_per_mv)
+    curves = digitizer.follow_rows(rgb, frames)
+    out = []
+    for p in page.panels:
+        frame, curve = frames[p.row], curves[p.row]
+        s0 = round(p.start_s * fs)
+        n = max(round(p.stop_s * fs) - s0, 0)
+        xs = frame.x_start + (s0 + np.arange(n)) / fs * frame.ppm_x * speed_mm_per_s
+        ys = np.interp(xs, curve.x, curve.y, left=np.nan, right=np.nan)
+        values = (p.baseline_y - ys) / page.px_per_mv
+        out.append(PanelTrace(panel=p, values=values, xs=xs, ys=ys))
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def load_digitizer(model: str, backend: str = "torch", tta: bool = False) -> LearnedDigitizer:
+    """:meth:`LearnedDigitizer.from_pretrained`, loaded once per process (batches reuse it)."""
+    return LearnedDigitizer.from_pretrained(model, backend=backend, tta=tta)

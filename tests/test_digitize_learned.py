@@ -1,0 +1,129 @@
+"""Learned digitizers: crop geometry, targets, decoding, models, a tiny training run, ONNX parity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ecglab.datasets.digitize_pages import PageRecipe, page_example
+from ecglab.digitize.strips import CropSpec, RowFrame, crop_y_to_image, image_y_to_crop, output_x, soft_argmax
+from ecglab.models.registry import create_model
+from ecglab.signal.simulate import simulate_12lead
+from ecglab.synth import render_page
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+EXACT = PageRecipe(jitter_mm=0.0, jitter_scale=0.0)
+
+
+@pytest.fixture(scope="module")
+def page():
+    rec = simulate_12lead(duration=10.0, fs=500.0, seed=3, record_id="learned")
+    return render_page(rec, {"layout": "3x4+1", "dpi": 150}, rng=np.random.default_rng(0))
+
+
+def test_soft_argmax_recovers_a_sub_pixel_peak():
+    h = 40
+    centres = np.array([10.3, 20.0, 5.75, 30.5, 0.2])
+    rows = np.arange(h)[:, None]
+    prob = np.exp(-0.5 * ((rows - centres[None]) / 1.0) ** 2)
+    prob /= prob.sum(axis=0, keepdims=True)
+    y, mass = soft_argmax(prob, radius=3)
+    # Interior peaks come back to 0.01 px; one at the edge is pulled inward by < 0.5 px.
+    np.testing.assert_allclose(y[:4], centres[:4], atol=0.01)
+    assert abs(y[4] - 0.2) < 0.5  # half of its Gaussian is cut off by the crop edge
+    assert (mass > 0.9).all()
+
+
+def test_crop_coordinates_round_trip():
+    spec = CropSpec(px_per_mm=3.0)
+    frame = RowFrame(baseline_y=300.0, x_start=50.0, ppm_x=7.87, ppm_y=7.9)
+    y = np.array([100.0, 300.0, 512.5])
+    np.testing.assert_allclose(crop_y_to_image(image_y_to_crop(y, frame, spec, 80.0), frame, spec, 80.0), y)
+    xs = output_x(frame, spec, spec.width * spec.upsample)
+    # Output columns are evenly spaced at 1/(px_per_mm * upsample) mm; t = 0 lies margin_mm into the crop.
+    np.testing.assert_allclose(np.diff(xs), frame.ppm_x / (spec.px_per_mm * spec.upsample))
+    t0 = np.interp(frame.x_start, xs, np.arange(xs.size))
+    assert abs(t0 - (spec.margin_mm * spec.px_per_mm + 0.5) * spec.upsample + 0.5) < 1e-6
+
+
+@pytest.mark.parametrize("mode", ["series", "whole"])
+def test_targets_sit_on_the_rows_own_trace_pixels(page, mode):
+    spec = CropSpec(px_per_mm=3.0, multiple=16)
+    ex = page_example(page, mode, spec, np.random.default_rng(0), EXACT)
+    y, rows = ex["y"], ex["rows"]
+    assert y.shape[0] == 4  # 3x4+1: four rows
+    hits = total = 0
+    for r in range(4):
+        own = rows[r] if mode == "series" else rows == r + 1
+        cols = np.flatnonzero(np.isfinite(y[r]))
+        assert cols.size > 0.9 * y.shape[1]  # the whole 10 s is plotted in every row
+        for j in cols[::7]:
+            c = int((j + 0.5) / spec.upsample)
+            ink = np.flatnonzero(own[:, c])
+            total += 1
+            hits += ink.size > 0 and np.min(np.abs(ink - y[r, j])) <= 1.5
+    assert hits / total > 0.97, hits / total
+
+
+def test_models_shapes_and_cross_series_fusion():
+    series = create_model("series", widths=(4, 8, 8), upsample=2).eval()
+    x = torch.rand(1, 3, 3, 32, 48)
+    y_logits, mask_logits = series(x)
+    assert y_logits.shape == (1, 3, 32, 96) and mask_logits.shape == (1, 3, 32, 48)
+    # With fusion, changing another row changes row 0's output; without, it does not.
+    x2 = x.clone()
+    x2[:, 2] = torch.rand_like(x2[:, 2])
+    with torch.no_grad():
+        changed = (series(x)[0][:, 0] - series(x2)[0][:, 0]).abs().max()
+        lone = create_model("series", widths=(4, 8, 8), fuse=False).eval()
+        same = (lone(x)[0][:, 0] - lone(x2)[0][:, 0]).abs().max()
+    assert changed > 1e-6 and same < 1e-6
+    whole = create_model("whole", n_series=5, widths=(4, 8, 8), upsample=3).eval()
+    y_logits, mask_logits = whole(torch.rand(2, 3, 32, 48))
+    assert y_logits.shape == (2, 5, 32, 144) and mask_logits.shape == (2, 5, 32, 48)
+
+
+@pytest.mark.integration
+def test_tiny_training_run_digitizes_and_exports(tmp_path, page):
+    """Train a tiny series model on rendered shared records, digitize with it, export with parity."""
+    from ecglab.cli.main import app
+    from ecglab.digitize import digitize_image
+    from ecglab.digitize.errors import DigitizeError
+    from ecglab.digitize.learned import LearnedDigitizer
+    from ecglab.synth import write_page
+    from ecglab.training import train
+
+    overrides = [
+        "digitize.train_pages=4", "digitize.val_pages=1", "digitize.workers=0", "training.epochs=1",
+        "training.batch_size=2", "model.params.widths=[4,8,8]", f"digitize.cache_dir={tmp_path / 'cache'}",
+        f"logging.run_dir={tmp_path / 'runs'}", "digitize.pages.layouts=[3x4+1]",
+    ]  # fmt: skip
+    from ecglab.config import load_config
+
+    run = train(load_config(CONFIGS / "digitize-series.yaml", overrides))
+    assert (run / "model.safetensors").is_file()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert np.isfinite(metrics["evaluation"]["val_mae_mm"])
+
+    image = write_page(page, tmp_path / "page", "p")["image"]
+    digitizer = LearnedDigitizer.from_pretrained(run)
+    out = digitize_image(image, model=digitizer)
+    assert out.method == "series" and out.signal.shape == (12, 5000)
+    assert np.isfinite(out.signal).sum(axis=1).min() > 1000  # every lead read somewhere
+
+    onnx = run / "model.onnx"
+    from typer.testing import CliRunner
+
+    res = CliRunner().invoke(app, ["export", "--model", str(run), "--out", str(onnx)])
+    assert res.exit_code == 0, res.output
+    via_onnx = digitize_image(image, model=LearnedDigitizer.from_pretrained(run, backend="onnx"))
+    np.testing.assert_allclose(via_onnx.signal, out.signal, atol=1e-3, equal_nan=True)
+
+    whole_like = LearnedDigitizer(digitizer.model, digitizer.cfg)
+    whole_like.mode, whole_like.n_series = "whole", 2
+    with pytest.raises(DigitizeError, match="at most 2 rows"):
+        digitize_image(image, model=whole_like)
