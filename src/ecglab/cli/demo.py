@@ -20,9 +20,9 @@ from ecglab.io.recording import Recording
 if TYPE_CHECKING:
     from ecglab.synth.page import Page
 
-#: Digitizer of the demo's paper stage: None = the classical pipeline; a learned model name (e.g.
-#: ``"digitizer"``) or run folder is passed to ``digitize_image(model=...)``.
-DEMO_DIGITIZER: str | None = None
+#: Digitizer of the demo's paper stage: a shipped learned model (the classical pipeline when it is
+#: not in this build, or None).
+DEMO_DIGITIZER: str | None = "digitizer"
 
 
 def register(app: typer.Typer) -> None:
@@ -121,7 +121,8 @@ def _digitize_paper(page: Page, image: Path, out: Path) -> None:
     from ecglab.predict import MultilabelClassifier
     from ecglab.pretrained import available_models
 
-    learned = {} if DEMO_DIGITIZER is None else {"model": DEMO_DIGITIZER}
+    use_model = DEMO_DIGITIZER is not None and DEMO_DIGITIZER in available_models()
+    learned = {"model": DEMO_DIGITIZER} if use_model else {}
     duration = page.signal.shape[1] / page.fs
     result = digitize_image(image, fs=page.fs, duration_s=duration, **learned)
     (out / "digitized").mkdir(parents=True, exist_ok=True)
@@ -141,12 +142,13 @@ def _digitize_paper(page: Page, image: Path, out: Path) -> None:
         labels = prediction.positive()
         names = prediction.names or prediction.classes
         scores = dict(zip(names, prediction.probabilities.tolist(), strict=True))
-    digitizer = "classical pipeline" if DEMO_DIGITIZER is None else f"model {DEMO_DIGITIZER}"
+    digitizer = f"model {DEMO_DIGITIZER}" if use_model else "classical pipeline"
     report = write_report(
         out / "report.html", image=image, overlay=out / "digitized" / f"{result.record_id}.overlay.png",
         truth=truth, digitized=result.signal, fs=page.fs, labels=labels, scores=scores,
         title=f"ecglab demo: digitization of {image.name} ({digitizer}, layout {result.layout.name})",
-        notes=[*result.notes, "labels: cinc-12lead on the digitized record, unplotted samples set to 0 mV"],
+        notes=[*result.notes, "labels: cinc-12lead on the digitized record, unplotted samples set to 0 mV "
+               "(a 3x4 page shows each lead for 2.5 s only; the classifier was not validated on such input)"],
     )  # fmt: skip
     said = "not classified (cinc-12lead not shipped)" if labels is None else ", ".join(labels) or "no class"
     console.print(f"digitized  {image.name} ({digitizer}): {snr:.1f} dB Kaggle SNR vs the printed signal; "
