@@ -30,8 +30,6 @@ from ecglab.digitize.strips import (
     strip_top,
 )
 
-BACKENDS = ("torch", "onnx")
-
 
 @dataclass
 class RowCurve:
@@ -97,21 +95,12 @@ class LearnedDigitizer:
             When the model was not trained by the ``digitize`` task, or ``backend`` is unknown or
             its ONNX file is missing.
         """
-        from ecglab.pretrained import load_model
+        from ecglab.pretrained import load_task_model
 
-        if backend not in BACKENDS:
-            raise DigitizeError(f"backend {backend!r}: choose {' or '.join(BACKENDS)}")
-        net, cfg, folder = load_model(model)
-        if cfg.task != "digitize":
-            raise DigitizeError(f"model {model!s} was trained for task {cfg.task!r}, not digitize")
-        if backend == "onnx" and onnx_path is None:
-            onnx_path = folder / "model.onnx"
-            if not onnx_path.is_file():
-                raise DigitizeError(
-                    f"backend onnx needs an ONNX file: make one with `ecglab export --model {model} "
-                    f"--out {onnx_path}`"
-                )
-        return cls(net, cfg, onnx_path=onnx_path if backend == "onnx" else None, tta=tta)
+        net, cfg, _folder, onnx_path = load_task_model(
+            model, "digitize", backend=backend, onnx_path=onnx_path, error=DigitizeError
+        )
+        return cls(net, cfg, onnx_path=onnx_path, tta=tta)
 
     @property
     def name(self) -> str:

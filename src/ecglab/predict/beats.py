@@ -136,18 +136,14 @@ class BeatClassifier:
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike[str], **kwargs: Any) -> BeatClassifier:
         """Load a shipped model by name, or a run/weights folder (see :mod:`ecglab.pretrained`)."""
-        from ecglab.pretrained import load_model
+        from ecglab.pretrained import load_task_model
 
-        net, cfg, folder = load_model(model)
-        if cfg.task != "beats":
-            raise RecordError(f"model {model!s} was trained for task {cfg.task!r}, not beats")
-        if kwargs.get("backend") == "onnx" and kwargs.get("onnx_path") is None:
-            kwargs["onnx_path"] = folder / "model.onnx"
-            if not kwargs["onnx_path"].is_file():
-                raise RecordError(
-                    f"backend onnx needs an ONNX file: make one with `ecglab export --model {model} "
-                    "--out FILE.onnx` and pass --onnx FILE.onnx"
-                )
+        net, cfg, _folder, onnx_path = load_task_model(
+            model, "beats", backend=kwargs.get("backend", "torch"), onnx_path=kwargs.get("onnx_path"),
+            error=RecordError,
+        )  # fmt: skip
+        if onnx_path is not None:
+            kwargs["onnx_path"] = onnx_path
         return cls(net, cfg, **kwargs)
 
     def choose_leads(self, recording: Recording) -> tuple[str, ...]:

@@ -101,22 +101,13 @@ class MultilabelClassifier:
         cls, model: str | os.PathLike[str], *, backend: str = "torch", onnx_path: Path | None = None
     ) -> MultilabelClassifier:
         """Load a shipped model by name or a run/weights folder holding ``thresholds.json``."""
-        from ecglab.pretrained import load_model
+        from ecglab.pretrained import load_task_model
         from ecglab.training.multilabel import read_thresholds
 
-        if backend not in ("torch", "onnx"):
-            raise RecordError(f"backend {backend!r}: choose torch or onnx")
-        net, cfg, folder = load_model(model)
-        if cfg.task != "multilabel":
-            raise RecordError(f"model {model!s} was trained for task {cfg.task!r}, not multilabel")
-        if backend == "onnx" and onnx_path is None:
-            onnx_path = folder / "model.onnx"
-            if not onnx_path.is_file():
-                raise RecordError(
-                    f"backend onnx needs an ONNX file: make one with `ecglab export --model {model} "
-                    "--out FILE.onnx` and pass --onnx FILE.onnx"
-                )
-        return cls(net, cfg, read_thresholds(folder), onnx_path=onnx_path if backend == "onnx" else None)
+        net, cfg, folder, onnx_path = load_task_model(
+            model, "multilabel", backend=backend, onnx_path=onnx_path, error=RecordError
+        )
+        return cls(net, cfg, read_thresholds(folder), onnx_path=onnx_path)
 
     @property
     def leads(self) -> list[str]:

@@ -65,3 +65,50 @@ def load_model(model: str | os.PathLike[str]) -> tuple[Any, Any, Path]:
 
     folder, cfg = load_model_config(model)
     return load_model_from_run(folder), cfg, folder
+
+
+def load_task_model(
+    model: str | os.PathLike[str],
+    task: str,
+    *,
+    backend: str = "torch",
+    onnx_path: str | os.PathLike[str] | None = None,
+    error: type[Exception] = ConfigError,
+) -> tuple[Any, Any, Path, Path | None]:
+    """Load a model trained for ``task`` and, for ``backend='onnx'``, find its ONNX file.
+
+    Parameters
+    ----------
+    model
+        Shipped name or run/weights folder.
+    task
+        The task the model must have been trained for.
+    backend
+        ``torch`` or ``onnx``.
+    onnx_path
+        ONNX file; None looks for ``model.onnx`` beside the weights (onnx backend only; shipped models
+        with an ONNX file carry it there).
+    error
+        Exception class raised (one line) for a wrong backend, task or a missing ONNX file.
+
+    Returns
+    -------
+    (model, config, folder, onnx_path)
+        ``onnx_path`` is None for the torch backend.
+    """
+    if backend not in ("torch", "onnx"):
+        raise error(f"backend {backend!r}: choose torch or onnx")
+    net, cfg, folder = load_model(model)
+    if cfg.task != task:
+        raise error(f"model {model!s} was trained for task {cfg.task!r}, not {task}")
+    if backend == "torch":
+        return net, cfg, folder, None
+    if onnx_path is not None:  # an explicit file is checked where it is opened
+        return net, cfg, folder, Path(onnx_path)
+    path = folder / "model.onnx"
+    if not path.is_file():
+        raise error(
+            f"backend onnx needs an ONNX file: make one with `ecglab export --model {model} "
+            "--out FILE.onnx` and pass --onnx FILE.onnx"
+        )
+    return net, cfg, folder, path
