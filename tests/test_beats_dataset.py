@@ -154,7 +154,24 @@ def test_rr_features_regular() -> None:
     f = rr_features(peaks, 250.0)
     assert f.shape == (20, len(RR_FEATURE_NAMES)) and f.dtype == np.float32
     np.testing.assert_allclose(f[:, :4], 0.8, rtol=1e-6)
-    np.testing.assert_allclose(f[:, 4:], 1.0, rtol=1e-6)
+    np.testing.assert_allclose(f[:, 4:8], 1.0, rtol=1e-6)
+    np.testing.assert_allclose(f[:, COL["local_irregularity"]], 0.0, atol=1e-6)
+
+
+def test_local_irregularity_tells_fibrillation_from_isolated_premature_beats() -> None:
+    rng = np.random.default_rng(0)
+    # Sinus at 0.8 s with one premature beat (0.5 s, then a 1.1 s pause) every 10 beats.
+    sinus = np.tile([0.8] * 8 + [0.5, 1.1], 6)
+    # Atrial fibrillation: independent intervals between 0.4 and 1.2 s.
+    af = rng.uniform(0.4, 1.2, 60)
+    feats = {}
+    for name, intervals in (("sinus", sinus), ("af", af)):
+        peaks = np.concatenate(([0], np.cumsum(intervals * 250))).astype(int)
+        feats[name] = rr_features(peaks, 250.0)[:, COL["local_irregularity"]]
+    # Median |ΔRR| of a sinus rhythm with isolated ectopics is 0: only 4 of 16 differences move.
+    assert np.median(feats["sinus"]) < 0.05 and feats["sinus"].max() < 0.2
+    # Independent uniform intervals: E|ΔRR| ≈ 0.27 s over a local RR ≈ 0.8 s.
+    assert np.median(feats["af"]) > 0.2
 
 
 def test_pre_sinus_ratio_calls_ectopic_runs_early() -> None:
@@ -205,7 +222,7 @@ def test_rr_features_irregular_by_hand() -> None:
 def test_rr_features_degenerate_and_invalid() -> None:
     assert rr_features(np.array([], dtype=int), 360.0).shape == (0, len(RR_FEATURE_NAMES))
     one = rr_features(np.array([100]), 360.0)
-    assert np.isfinite(one).all() and np.allclose(one[0, 4:], 1.0)
+    assert np.isfinite(one).all() and np.allclose(one[0, 4:8], 1.0) and one[0, 8] == 0.0
     two = rr_features(np.array([0, 360]), 360.0)
     np.testing.assert_allclose(two[:, :4], 1.0)
     with pytest.raises(RecordError, match="strictly increasing"):

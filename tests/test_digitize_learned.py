@@ -130,3 +130,21 @@ def test_tiny_training_run_digitizes_and_exports(tmp_path, page):
     whole_like.mode, whole_like.n_series = "whole", 2
     with pytest.raises(DigitizeError, match="at most 2 rows"):
         digitize_image(image, model=whole_like)
+
+
+def test_frame_jitter_tail_and_recipe_checks():
+    from ecglab.datasets.digitize_pages import jitter_frames, recipe_from_config
+    from ecglab.errors import ConfigError
+
+    frames = [RowFrame(baseline_y=100.0 * (i + 1), x_start=50.0, ppm_x=8.0, ppm_y=8.0) for i in range(400)]
+    rng = np.random.default_rng(0)
+    calm = np.array([f.baseline_y for f in jitter_frames(frames, rng, PageRecipe(jitter_mm=0.0))])
+    assert np.allclose(calm, [f.baseline_y for f in frames])
+    shifted = jitter_frames(
+        frames, rng, PageRecipe(jitter_mm=0.0, jitter_scale=0.0, p_shift=1.0, shift_mm=4.0)
+    )
+    dy_mm = np.array([(s.baseline_y - f.baseline_y) / 8.0 for s, f in zip(shifted, frames, strict=True)])
+    assert np.abs(dy_mm).max() <= 4.0 and np.abs(dy_mm).max() > 3.5 and abs(dy_mm.mean()) < 0.5
+    assert recipe_from_config({"label_positions": ["below", "on"]}).label_positions == ("below", "on")
+    with pytest.raises(ConfigError, match='quote "on"'):
+        recipe_from_config({"label_positions": ["below", "True"]})

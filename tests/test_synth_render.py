@@ -526,3 +526,46 @@ def test_real_records_render_with_exact_truth(shared_data, tmp_path):
         assert both.sum() > 0.99 * np.isfinite(page.signal).sum()
         rmse = float(np.sqrt(np.mean((signal[both] - page.signal[both]) ** 2)))
         assert rmse < bound, f"{path.name}: round-trip RMSE {rmse:.4f} mV"
+
+
+# ------------------------------------------------------------------------- labels and separators
+def _dark_text(page, geo, y_lo: float, y_hi: float, x_lo: float, x_hi: float) -> int:
+    """Dark pixels outside the trace class in a box (page pixels, relative to ``geo``)."""
+    y0, y1 = round(geo.baseline_y + y_lo), round(geo.baseline_y + y_hi)
+    x0, x1 = round(geo.x0 + x_lo), round(geo.x0 + x_hi)
+    box = page.image[y0:y1, x0:x1, 0] < 100
+    return int((box & (page.mask[y0:y1, x0:x1] != MASK_TRACE)).sum())
+
+
+@pytest.mark.parametrize("position", ["above", "below", "on"])
+def test_lead_label_position(position):
+    opts = {"dpi": 200, "grid_color": "bw", "header": False, "calibration_pulse": False}
+    page = render_page(ecg_like(), {**opts, "label_position": position, "label_size_mm": 3.0})
+    bare = render_page(ecg_like(), {**opts, "lead_labels": False})
+    ppm = page.meta["px_per_mm"]
+    geo = next(g for g in page.geometry if g.name == "aVR")  # second column of the first row
+    assert np.array_equal(page.mask, bare.mask)  # text never enters a mask class
+    above = _dark_text(page, geo, -14 * ppm, -2 * ppm, 0, 10 * ppm)
+    below = _dark_text(page, geo, 0.3 * ppm, 5 * ppm, 0, 10 * ppm)
+    assert (above > 20) == (position == "above")
+    assert (below > 20) == (position in ("below", "on"))
+
+
+def test_lead_separators_mark_later_panels_only():
+    opts = {"dpi": 200, "grid_color": "bw", "header": False, "lead_labels": False, "calibration_pulse": False}
+    page = render_page(ecg_like(), {**opts, "lead_separators": True})
+    bare = render_page(ecg_like(), opts)
+    ppm = page.meta["px_per_mm"]
+    added = (page.image[:, :, 0] < 128) & (bare.image[:, :, 0] >= 128)
+    for geo in page.geometry[:4]:  # first row: I, aVR, V1, V4
+        x, y = round(geo.x0), round(geo.baseline_y)
+        bar = added[y - round(1.5 * ppm) : y + round(1.5 * ppm), x - 1 : x + 2].any(axis=1).mean()
+        assert (bar > 0.5) == (geo.name != "I"), geo.name
+    assert np.array_equal(page.mask, bare.mask)
+
+
+def test_label_settings_are_checked():
+    with pytest.raises(ConfigError, match="label_position"):
+        RenderSettings.from_dict({"label_position": "left"})
+    with pytest.raises(ConfigError, match="label_size_mm"):
+        RenderSettings.from_dict({"label_size_mm": 50})

@@ -1,4 +1,4 @@
-"""`ecglab train`: train the task of a config, or resume a run, into one run directory.
+"""`ecglab train`: train the task of a config, or resume a run, into one run directory; `ecglab ensemble`.
 
 Examples::
 
@@ -6,6 +6,7 @@ Examples::
     ecglab train --config configs/beats.yaml --run-dir runs/beats-fold0 cv.val_fold=0
     ecglab train --resume runs/beats-20250101-120000                    # continue a killed run
     ecglab train --resume runs/beats-20250101-120000 training.epochs=80  # ... and train longer
+    ecglab ensemble runs/beats-s0 runs/beats-s1 runs/beats-s2 --out models/beats-ens  # average runs
 
 A resumed run keeps the config saved in its folder; ``training.epochs`` is the only override it
 accepts (see :mod:`ecglab.training.trainer`).
@@ -56,6 +57,19 @@ def pretrain_command(
 ) -> None:
     """Self-supervised pre-training (masked-sample reconstruction); fine-tune with model.pretrained=RUN."""
     run_training(config, overrides, resume, run_dir, expect_task="pretrain")
+
+
+def ensemble_command(
+    runs: list[Path] = typer.Argument(
+        ..., help="Finished run directories of one recipe.", show_default=False
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write the ensemble to.", show_default=False),
+) -> None:
+    """Average the class probabilities of finished runs (e.g. one recipe on several cv.seed splits)."""
+    from ecglab.training.ensemble import build_ensemble
+
+    folder = build_ensemble(runs, out)
+    console.print(f"wrote an ensemble of {len(runs)} runs to {folder} (use it as --model {folder})")
 
 
 def run_training(
@@ -135,3 +149,4 @@ def register(app: typer.Typer) -> None:
     """Add the ``train`` command to ``app``."""
     app.command("train")(train_command)
     app.command("pretrain")(pretrain_command)
+    app.command("ensemble")(ensemble_command)

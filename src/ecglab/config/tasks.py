@@ -161,6 +161,10 @@ class DigitizePagesSection:
     p_damage: float = bounded(0.7, ge=0.0, le=1.0)
     jitter_mm: float = bounded(1.0, ge=0.0)
     jitter_scale: float = bounded(0.01, ge=0.0)
+    p_shift: float = bounded(0.0, ge=0.0, le=1.0)
+    shift_mm: float = bounded(4.0, ge=0.0)
+    label_positions: list[str] = field(default_factory=lambda: ["above"])
+    p_separators: float = bounded(0.0, ge=0.0, le=1.0)
 
 
 @dataclass

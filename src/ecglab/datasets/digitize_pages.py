@@ -61,6 +61,15 @@ class PageRecipe:
         Standard deviation of the crop frame's baseline and start shifts (detector error), mm.
     jitter_scale
         Standard deviation of the relative scale error of the frame.
+    p_shift, shift_mm
+        With probability ``p_shift`` a row's baseline is moved further, uniformly within
+        ``±shift_mm``: the classical row baseline is sometimes several mm from the true 0 mV line
+        (a lead that sits off its row's median), and the model must still find the trace.
+    label_positions
+        Lead-name placements drawn per page (``ecglab.synth`` ``label_position``: ``above``, ``below``,
+        ``on``); ``below`` and ``on`` put glyphs under the trace as other generators do.
+    p_separators
+        Probability of ecg-image-kit-style lead separator bars on a page.
     """
 
     layouts: tuple[str, ...] = ("3x4+1", "3x4+1", "3x4", "6x2", "3x4+3")
@@ -71,6 +80,10 @@ class PageRecipe:
     p_damage: float = 0.7
     jitter_mm: float = 1.0
     jitter_scale: float = 0.01
+    p_shift: float = 0.0
+    shift_mm: float = 4.0
+    label_positions: tuple[str, ...] = ("above",)
+    p_separators: float = 0.0
 
 
 @dataclass
@@ -146,6 +159,8 @@ def jitter_frames(frames: list[RowFrame], rng: np.random.Generator, recipe: Page
     out = []
     for f in frames:
         dy, dx = rng.normal(0.0, recipe.jitter_mm, 2)
+        if rng.random() < recipe.p_shift:
+            dy += rng.uniform(-recipe.shift_mm, recipe.shift_mm)
         out.append(
             RowFrame(
                 baseline_y=f.baseline_y + dy * f.ppm_y,
@@ -240,6 +255,9 @@ def _render_task(
             "grid_color": str(rng.choice(recipe.grid_colors)),
             "trace_width_mm": float(rng.uniform(*recipe.trace_width_mm)),
             "lead_labels": bool(rng.random() < 0.8),
+            "label_position": str(rng.choice(recipe.label_positions)),
+            "label_size_mm": float(rng.uniform(2.0, 3.5)),
+            "lead_separators": bool(rng.random() < recipe.p_separators),
             "header": bool(rng.random() < 0.7),
             "calibration_pulse": bool(rng.random() < 0.8),
         }
@@ -258,7 +276,7 @@ def cache_key(
     """Hash of everything a cached page set depends on."""
     payload = json.dumps(
         {"paths": list(paths), "mode": mode, "spec": asdict(spec), "recipe": asdict(recipe), "seed": seed,
-         "pages": pages, "version": 2},
+         "pages": pages, "version": 3},
         sort_keys=True,
     )  # fmt: skip
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -361,8 +379,16 @@ def _load(path: Path, out: PageSet) -> PageSet:
 
 def recipe_from_config(section: Mapping[str, Any]) -> PageRecipe:
     """A :class:`PageRecipe` from the config's ``digitize.pages`` (the schema has checked the keys)."""
+    from ecglab.errors import ConfigError
+    from ecglab.synth.settings import LABEL_POSITIONS
+
     values = dict(section)
-    for key in ("layouts", "dpis", "grid_colors", "trace_width_mm"):
+    for key in ("layouts", "dpis", "grid_colors", "trace_width_mm", "label_positions"):
         if key in values:
             values[key] = tuple(values[key])
+    bad = [p for p in values.get("label_positions", ()) if p not in LABEL_POSITIONS]
+    if bad or not values.get("label_positions", ("above",)):
+        hint = '; quote "on" in YAML, unquoted it reads as true' if {"True", "true"} & set(bad) else ""
+        choose = ", ".join(LABEL_POSITIONS)
+        raise ConfigError(f"digitize.pages.label_positions: {bad or 'empty'} (choose from {choose}){hint}")
     return PageRecipe(**values)

@@ -1,5 +1,8 @@
 """De-rotate an ECG page: the angle that makes the grid's projection profiles sharpest.
 
+:func:`rectify` first tries a perspective correction (:mod:`ecglab.digitize.perspective`) and falls
+back to the rotation search below when the grid shows none.
+
 A grid line parallel to the image axes piles all its pixels into one bin of the row (or column)
 profile; tilted by θ it spreads over ``W tan θ`` bins. So the sum of squared profile values peaks
 at the true angle. The search is coarse-to-fine over the weighted grid pixels of a half-size
@@ -116,7 +119,7 @@ def rotation_matrix(shape: tuple[int, int], angle_deg: float) -> np.ndarray:
 
 
 def rectify(image: np.ndarray, max_angle_deg: float = MAX_ANGLE_DEG) -> tuple[np.ndarray, np.ndarray]:
-    """De-rotate ``image`` so that the grid lines are horizontal and vertical.
+    """Rectify ``image`` so that the grid lines are horizontal and vertical (perspective, then rotation).
 
     Parameters
     ----------
@@ -128,10 +131,25 @@ def rectify(image: np.ndarray, max_angle_deg: float = MAX_ANGLE_DEG) -> tuple[np
     Returns
     -------
     (rectified, transform)
-        The de-rotated image (same size, borders filled with the edge colour) and the 3x3 float64
-        matrix mapping input-image pixel coordinates to rectified ones (identity when the angle is
-        below 0.02°). Perspective is not corrected.
+        The rectified image (same size, borders filled with the edge colour) and the 3x3 float64
+        matrix mapping input-image pixel coordinates to rectified ones: the homography of
+        :func:`~ecglab.digitize.perspective.estimate_perspective` when the grid shows a perspective
+        (it levels both line families, rotation included), else a rotation (identity when the angle
+        is below 0.02°). The rotation search is not run after a perspective correction: on a level
+        grid it only adds noise.
     """
+    from ecglab.digitize.perspective import estimate_perspective
+
+    persp = estimate_perspective(image)
+    if persp.applied:
+        out = cv2.warpPerspective(
+            image,
+            persp.homography,
+            (image.shape[1], image.shape[0]),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        return out, persp.homography
     rot = estimate_rotation(image, max_angle_deg)
     if abs(rot.angle_deg) < 0.02:
         return image, np.eye(3)

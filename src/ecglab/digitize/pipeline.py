@@ -1,6 +1,6 @@
 """``digitize_image``: the classical (no-training) pipeline from an ECG image to 12 leads in mV.
 
-load → rectify (rotation) → trace/grid separation → grid scale → rows and layout → per-panel
+load → rectify (perspective or rotation) → trace/grid separation → grid scale → rows and layout → per-panel
 tracking → leads at ``fs`` (NaN where the page shows nothing) → optional Einthoven correction.
 """
 

@@ -43,6 +43,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "ecglab.models.se_resnet1d",
     "ecglab.models.masked_pretrain",
     "ecglab.models.digitizer",
+    "ecglab.models.ensemble",
 )
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}

@@ -167,6 +167,13 @@ class BeatClassifier:
         if not len(windows):
             return np.zeros((0, len(CLASSES)), np.float32)
         if self._onnx is not None:
+            params = self.cfg.model.params
+            n_rr = (
+                getattr(self.model, "n_rr", None)
+                or params.get("n_rr")
+                or params.get("member_params", {})["n_rr"]
+            )
+            rr = rr[:, : int(n_rr)]  # features are only appended: older models use the first ones
             out = []
             for i in range(0, len(windows), 8192):
                 logits = self._onnx(window=windows[i : i + 8192], rr=rr[i : i + 8192])[0]

@@ -55,7 +55,7 @@ __all__ = [
 
 #: Version of the preprocessing and feature code. Bump it whenever :func:`extract_beats` or
 #: :func:`rr_features` changes its output, so caches of beat windows are rebuilt.
-FEATURE_VERSION = 4
+FEATURE_VERSION = 5
 
 #: Names of the columns returned by :func:`rr_features`, in order.
 RR_FEATURE_NAMES: tuple[str, ...] = (
@@ -67,10 +67,14 @@ RR_FEATURE_NAMES: tuple[str, ...] = (
     "pre_record_ratio",  # pre_rr / record_rr
     "post_pre_ratio",  # post_rr / pre_rr: > 1 for a premature beat followed by a pause
     "pre_sinus_ratio",  # pre_rr / sinus_rr (median pre-RR of the latest quarter of beats)
+    "local_irregularity",  # median |successive RR difference| around the beat / local_rr: high in AF
 )
 
 #: Number of preceding RR intervals whose median is the local RR.
 LOCAL_RR_BEATS = 10
+
+#: Number of successive-RR differences, centred on the beat, behind ``local_irregularity``.
+IRREGULARITY_BEATS = 16
 
 #: RR interval assumed (75 bpm) when a record holds a single beat and no interval can be measured.
 DEFAULT_RR_S = 0.8
@@ -201,7 +205,7 @@ def rr_features(peaks: np.ndarray, fs: float, n_samples: int | None = None) -> n
     Returns
     -------
     np.ndarray
-        float32 ``[n_beats, 8]``, never NaN:
+        float32 ``[n_beats, 9]``, never NaN:
 
         - ``pre_rr``, ``post_rr``: intervals to the previous / next beat in seconds. The first
           beat has no previous beat and the last no next one: they get the record RR, a neutral
@@ -217,6 +221,11 @@ def rr_features(peaks: np.ndarray, fs: float, n_samples: int | None = None) -> n
           beats least likely premature). Where ectopic beats outnumber sinus beats (MIT-BIH 232:
           atrial premature beats between long sinus cycles), local and record RR describe the
           ectopic rhythm and call it normal; this ratio still says "early".
+        - ``local_irregularity``: median absolute difference of successive RR intervals in the
+          :data:`IRREGULARITY_BEATS` intervals centred on the beat, over ``local_rr``. An isolated
+          premature beat moves two differences only, so the median stays near 0 in sinus rhythm;
+          in atrial fibrillation every difference is large. It tells "short because the rhythm is
+          irregular" (AF, an N beat) from "short because premature" (an S beat).
 
         A single-beat record uses :data:`DEFAULT_RR_S` for every interval.
 
@@ -236,7 +245,8 @@ def rr_features(peaks: np.ndarray, fs: float, n_samples: int | None = None) -> n
         return out
     if n == 1:
         out[:, :4] = DEFAULT_RR_S
-        out[:, 4:] = 1.0
+        out[:, 4:8] = 1.0
+        out[:, 8] = 0.0
         return out
     rr = np.diff(p) / fs  # rr[j] is the interval ending at beat j + 1; all > 0 (peaks increase)
     m = rr.size
@@ -256,7 +266,19 @@ def rr_features(peaks: np.ndarray, fs: float, n_samples: int | None = None) -> n
     out[:, 5] = pre / record
     out[:, 6] = post / pre
     out[:, 7] = pre / float(np.median(pre[latest_quarter(out[:, 4])]))
+    out[:, 8] = _local_irregularity(rr, n) / local
     return out
+
+
+def _local_irregularity(rr: np.ndarray, n: int) -> np.ndarray:
+    """Median |successive RR difference| in a window centred on each of ``n`` beats (0 if < 2 RRs)."""
+    d = np.abs(np.diff(rr))
+    if d.size == 0:
+        return np.zeros(n)
+    w = min(IRREGULARITY_BEATS, d.size)
+    medians = np.median(np.lib.stride_tricks.sliding_window_view(d, w), axis=1)
+    # Beat i sits between rr[i - 1] and rr[i], i.e. at difference index i - 1: centre the window there.
+    return medians[np.clip(np.arange(n) - 1 - w // 2, 0, d.size - w)]
 
 
 def latest_quarter(pre_local_ratio: np.ndarray) -> np.ndarray:

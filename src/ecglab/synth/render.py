@@ -545,13 +545,27 @@ def _draw_text(
     frame: PageFrame,
     settings: RenderSettings,
 ) -> None:
-    """Lead labels above each panel's start and the header line in the top margin."""
+    """Lead labels near each panel's start, lead separators, and the header line in the top margin."""
     ppm = frame.px_per_mm
-    if settings.lead_labels:
-        for panel, geo in zip(spec.panels, geometry, strict=True):
-            x = geo.x0 + (0.5 * ppm if panel.column else 0.0)
+    size = settings.label_size_mm * ppm
+    for panel, geo in zip(spec.panels, geometry, strict=True):
+        if settings.lead_separators and panel.column:
+            half = min(2.0, 0.15 * frame.row_pitch_mm) * ppm
+            x = round(geo.x0)
+            thick = max(1, round(0.25 * ppm))
+            cv2.line(
+                image, (x, round(geo.baseline_y - half)), (x, round(geo.baseline_y + half)), _TEXT_RGB, thick
+            )
+        if not settings.lead_labels:
+            continue
+        x = geo.x0 + (0.5 * ppm if panel.column else 0.0)
+        if settings.label_position == "below":  # top of the capitals ~0.5 mm under the baseline
+            y = geo.baseline_y + 0.5 * ppm + size
+        elif settings.label_position == "on":
+            y = geo.baseline_y + 0.5 * size
+        else:
             y = geo.baseline_y - min(0.3 * frame.row_pitch_mm, 12.0) * ppm
-            _put_text(image, panel.lead, x, y, 2.5 * ppm)
+        _put_text(image, panel.lead, x, y, size)
     if settings.header and settings.margin_top_mm >= 6:
         y = frame.grid_y0 - 0.35 * settings.margin_top_mm * ppm
         _put_text(image, header_text(recording, settings), frame.grid_x0, y, 3.0 * ppm)

@@ -23,6 +23,9 @@ PAPER_SIZES_MM: dict[str, tuple[float, float]] = {"a4": (297.0, 210.0), "letter"
 LAYOUT_NAMES: tuple[str, ...] = ("3x4", "3x4+1", "3x4+3", "6x2", "12x1", "2x1", "1x1")
 
 #: Grid colour schemes: RGB of paper, minor lines and major lines. ``bw`` prints no grid at all.
+#: Where lead names may sit relative to the baseline (see ``RenderSettings.label_position``).
+LABEL_POSITIONS: tuple[str, ...] = ("above", "below", "on")
+
 GRID_COLORS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int], tuple[int, int, int]] | None] = {
     "red": ((255, 255, 255), (246, 190, 190), (226, 110, 110)),
     "pink": ((255, 246, 248), (248, 205, 218), (232, 140, 170)),
@@ -82,6 +85,15 @@ class RenderSettings:
         Draw a 1 mV x 200 ms pulse at the start of each row.
     lead_labels
         Write each panel's lead name near its start.
+    label_position
+        Where a lead name sits relative to its panel's baseline: ``above`` (clear of the trace),
+        ``below`` (its top just under the baseline at the panel start, as ecg-image-kit prints it,
+        so the trace runs over the glyphs) or ``on`` (centred on the baseline).
+    label_size_mm
+        Height of the lead names' capitals.
+    lead_separators
+        Draw a short vertical bar at the start of every panel after a row's first (ecg-image-kit's
+        lead separators); like text, it belongs to no mask class.
     header
         Write one header line (record id, date, age/sex, speed/gain/fs) in the top margin.
     allow_missing_leads
@@ -107,6 +119,9 @@ class RenderSettings:
     trace_color: Any = "black"
     calibration_pulse: bool = True
     lead_labels: bool = True
+    label_position: str = "above"
+    label_size_mm: float = 2.5
+    lead_separators: bool = False
     header: bool = True
     allow_missing_leads: bool = False
 
@@ -183,7 +198,7 @@ class RenderSettings:
         floats = (
             "dpi", "speed_mm_per_s", "gain_mm_per_mv", "margin_left_mm", "margin_right_mm",
             "margin_top_mm", "margin_bottom_mm", "grid_minor_width_mm", "grid_major_width_mm",
-            "trace_width_mm",
+            "trace_width_mm", "label_size_mm",
         )  # fmt: skip
         for name in (*floats, "duration_s", "trace_width_px"):
             value = getattr(self, name)
@@ -192,10 +207,11 @@ class RenderSettings:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"render.{name}: expected a number, got {value!r}")
             setattr(self, name, float(value))
-        for name in ("minor_grid", "calibration_pulse", "lead_labels", "header", "allow_missing_leads"):
+        flags = ("minor_grid", "calibration_pulse", "lead_labels", "lead_separators", "header")
+        for name in (*flags, "allow_missing_leads"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"render.{name}: expected true or false, got {getattr(self, name)!r}")
-        for name in ("layout", "paper", "grid_color"):
+        for name in ("layout", "paper", "grid_color", "label_position"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"render.{name}: expected a string, got {getattr(self, name)!r}")
 
@@ -203,6 +219,9 @@ class RenderSettings:
         _check_choice("layout", self.layout, LAYOUT_NAMES)
         _check_choice("paper", self.paper, tuple(PAPER_SIZES_MM))
         _check_choice("grid_color", self.grid_color, tuple(GRID_COLORS))
+        _check_choice("label_position", self.label_position, LABEL_POSITIONS)
+        if not 0.5 <= self.label_size_mm <= 10:
+            raise ConfigError(f"render.label_size_mm: must be in [0.5, 10], got {self.label_size_mm:g}")
         if not 0 < self.dpi <= 1200:
             raise ConfigError(f"render.dpi: must be > 0 and <= 1200, got {self.dpi:g}")
         if self.speed_mm_per_s not in SPEEDS_MM_PER_S:

@@ -207,6 +207,8 @@ def predict_proba(
 ) -> np.ndarray:
     """Class probabilities ``[n, classes]`` of beats, in batches, without gradients."""
     model = model.eval()
+    # Features are only ever appended (FEATURE_VERSION): a model trained on fewer uses the first ones.
+    rr = rr[:, : int(getattr(model, "n_rr", rr.shape[1]))]
     out = []
     with torch.inference_mode():
         for i in range(0, len(windows), batch):
