@@ -42,8 +42,9 @@ ECGLAB = [sys.executable, "-m", "ecglab.cli.main"]
 
 #: name → overrides of configs/mitdb-beats.yaml
 VARIANTS: dict[str, list[str]] = {
-    "shipped recipe, 8 RR features": ["model.params.rr_columns=[0,1,2,3,4,5,6,7]"],
+    "previous recipe, 8 RR features": ["model.params.rr_columns=[0,1,2,3,4,5,6,7]"],
     "+ local_irregularity": [],
+    "+ local_irregularity, width 16": ["model.params.width=16"],  # 3x the ensemble's beats/s
 }
 
 
