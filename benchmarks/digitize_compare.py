@@ -2,11 +2,12 @@
 
 Conditions:
 
-* ``held-out 3x4+1 clean`` / ``damaged``: the records of the digitize configs' held-out fold
+* ``held-out 3x4+1 clean`` / ``damaged`` / ``kit-style``: the records of the digitize configs' held-out fold
   (patient-grouped folds of the 12-lead pool, ``cv.val_fold`` + 1: never rendered for training or
   validation; PTB-XL records at 500 Hz where the shared data has them), rendered by
   ``ecglab.synth.job.run_job`` with ``configs/synth.yaml`` (A4, 3x4+1, 200 DPI; ``damage.enabled=false``
-  for clean, the default damage otherwise; seed 0);
+  for clean, the default damage otherwise; ``kit-style``: clean, with lead names under the trace and
+  lead separator bars as ecg-image-kit prints them; seed 0);
 * ``cinc2024_ptbxl``: the 15 ecg-image-kit images of ``images/cinc2024_ptbxl`` (another generator),
   scored on the plotted samples as the Challenge does.
 
@@ -39,7 +40,16 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = REPO / "benchmarks" / "results" / "digitize_compare.json"
 SYNTH = REPO / "configs" / "synth.yaml"
 SPLIT_CONFIG = REPO / "configs" / "digitize-series.yaml"
-CONDITIONS = {"held-out 3x4+1 clean": ["damage.enabled=false"], "held-out 3x4+1 damaged": []}
+CONDITIONS = {
+    "held-out 3x4+1 clean": ["damage.enabled=false"],
+    "held-out 3x4+1 damaged": [],
+    # ecg-image-kit's print style (lead names under the trace, separator bars) on ecglab's renderer
+    "held-out 3x4+1 kit-style": [
+        "damage.enabled=false",
+        "render.label_position=below",
+        "render.lead_separators=true",
+    ],
+}
 KEYS = (
     "images", "failed", "kaggle_score_db", "kaggle_db_mean", "physionet_db_mean", "pearson_r_mean",
     "rmse_mv_mean", "seconds_per_image",
