@@ -218,3 +218,19 @@ def test_heavy_preset_figures(page: Page) -> None:
     assert np.median(errs) < 1.0 and errs.max() < 3.0
     # Pages without a perspective are never made worse.
     assert all(r[3] <= r[2] + 0.5 for r in rows if not r[0])
+
+
+def test_rectify_uses_the_perspective_stage_then_falls_back_to_rotation(page: Page) -> None:
+    from ecglab.digitize.deskew import rectify
+
+    damaged = warped(page, jitter=0.04, seed=5)
+    out, hom = rectify(damaged.image)
+    assert out.shape == damaged.image.shape
+    flat = grid_crossings(page)
+    assert abs(hom[2, :2]).max() > 0  # a homography, not a rotation
+    assert axis_fit_error(flat, transform_points(flat, hom @ damaged.homography)) < 1.5
+    rotated = warped(page, angle_deg=2.0)
+    _, hom = rectify(rotated.image)
+    np.testing.assert_allclose(hom[2], [0.0, 0.0, 1.0])  # the rotation search's affine matrix
+    assert abs(abs(np.degrees(np.arctan2(hom[1, 0], hom[0, 0]))) - 2.0) < 0.1
+    assert axis_fit_error(flat, transform_points(flat, hom @ rotated.homography)) < 1.5

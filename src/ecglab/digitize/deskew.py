@@ -138,18 +138,11 @@ def rectify(image: np.ndarray, max_angle_deg: float = MAX_ANGLE_DEG) -> tuple[np
         is below 0.02°). The rotation search is not run after a perspective correction: on a level
         grid it only adds noise.
     """
-    from ecglab.digitize.perspective import estimate_perspective
+    from ecglab.digitize.perspective import rectify_perspective
 
-    persp = estimate_perspective(image)
-    if persp.applied:
-        out = cv2.warpPerspective(
-            image,
-            persp.homography,
-            (image.shape[1], image.shape[0]),
-            flags=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
-        return out, persp.homography
+    warped, homography = rectify_perspective(image)
+    if warped is not image:  # a perspective was found and removed: both line families are level
+        return warped, homography
     rot = estimate_rotation(image, max_angle_deg)
     if abs(rot.angle_deg) < 0.02:
         return image, np.eye(3)
