@@ -564,6 +564,26 @@ def test_lead_separators_mark_later_panels_only():
     assert np.array_equal(page.mask, bare.mask)
 
 
+def test_separator_size_follows_the_settings():
+    opts = {"dpi": 200, "grid_color": "bw", "header": False, "lead_labels": False, "calibration_pulse": False}
+    bare = render_page(ecg_like(), opts)
+    for height, width in ((3.0, 0.25), (6.0, 0.75)):
+        page = render_page(ecg_like(), {**opts, "lead_separators": True, "separator_height_mm": height,
+                                        "separator_width_mm": width})  # fmt: skip
+        ppm = page.meta["px_per_mm"]
+        geo = next(g for g in page.geometry if g.name == "aVR")
+        added = (page.image[:, :, 0] < 128) & (bare.image[:, :, 0] >= 128)
+        band = slice(round(geo.baseline_y - 10 * ppm), round(geo.baseline_y + 10 * ppm))  # this row only
+        rows = np.flatnonzero(added[band, round(geo.x0) - 4 : round(geo.x0) + 5].any(axis=1))
+        cols = np.flatnonzero(added[round(geo.baseline_y) - 2 : round(geo.baseline_y) + 3].any(axis=0))
+        cols = cols[np.abs(cols - geo.x0) < 10]
+        # OpenCV adds round caps of half the line width at both ends.
+        assert abs((rows.max() - rows.min()) / ppm - (height + width)) < 0.4, (height, rows.min(), rows.max())
+        assert abs(len(cols) / ppm - width) < 0.5, (width, len(cols))
+    with pytest.raises(ConfigError, match="separator_height_mm"):
+        RenderSettings.from_dict({"separator_height_mm": 0})
+
+
 def test_label_settings_are_checked():
     with pytest.raises(ConfigError, match="label_position"):
         RenderSettings.from_dict({"label_position": "left"})

@@ -550,12 +550,11 @@ def _draw_text(
     size = settings.label_size_mm * ppm
     for panel, geo in zip(spec.panels, geometry, strict=True):
         if settings.lead_separators and panel.column:
-            half = min(2.0, 0.15 * frame.row_pitch_mm) * ppm
+            half = min(0.5 * settings.separator_height_mm, 0.15 * frame.row_pitch_mm) * ppm
             x = round(geo.x0)
-            thick = max(1, round(0.25 * ppm))
-            cv2.line(
-                image, (x, round(geo.baseline_y - half)), (x, round(geo.baseline_y + half)), _TEXT_RGB, thick
-            )
+            thick = max(1, round(settings.separator_width_mm * ppm))
+            top, bottom = round(geo.baseline_y - half), round(geo.baseline_y + half)
+            cv2.line(image, (x, top), (x, bottom), _TEXT_RGB, thick)
         if not settings.lead_labels:
             continue
         x = geo.x0 + (0.5 * ppm if panel.column else 0.0)

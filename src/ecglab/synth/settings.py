@@ -94,6 +94,9 @@ class RenderSettings:
     lead_separators
         Draw a short vertical bar at the start of every panel after a row's first (ecg-image-kit's
         lead separators); like text, it belongs to no mask class.
+    separator_height_mm, separator_width_mm
+        Total height (centred on the baseline, at most 30 % of the row pitch) and line width of the
+        separator bars.
     header
         Write one header line (record id, date, age/sex, speed/gain/fs) in the top margin.
     allow_missing_leads
@@ -122,6 +125,8 @@ class RenderSettings:
     label_position: str = "above"
     label_size_mm: float = 2.5
     lead_separators: bool = False
+    separator_height_mm: float = 4.0
+    separator_width_mm: float = 0.25
     header: bool = True
     allow_missing_leads: bool = False
 
@@ -198,7 +203,7 @@ class RenderSettings:
         floats = (
             "dpi", "speed_mm_per_s", "gain_mm_per_mv", "margin_left_mm", "margin_right_mm",
             "margin_top_mm", "margin_bottom_mm", "grid_minor_width_mm", "grid_major_width_mm",
-            "trace_width_mm", "label_size_mm",
+            "trace_width_mm", "label_size_mm", "separator_height_mm", "separator_width_mm",
         )  # fmt: skip
         for name in (*floats, "duration_s", "trace_width_px"):
             value = getattr(self, name)
@@ -220,6 +225,11 @@ class RenderSettings:
         _check_choice("paper", self.paper, tuple(PAPER_SIZES_MM))
         _check_choice("grid_color", self.grid_color, tuple(GRID_COLORS))
         _check_choice("label_position", self.label_position, LABEL_POSITIONS)
+        if not (0 < self.separator_height_mm <= 30 and 0 < self.separator_width_mm <= 3):
+            raise ConfigError(
+                f"render.separator_height_mm / separator_width_mm: must be in (0, 30] / (0, 3] mm, got "
+                f"{self.separator_height_mm:g} / {self.separator_width_mm:g}"
+            )
         if not 0.5 <= self.label_size_mm <= 10:
             raise ConfigError(f"render.label_size_mm: must be in [0.5, 10], got {self.label_size_mm:g}")
         if not 0 < self.dpi <= 1200:
