@@ -258,8 +258,6 @@ def _render_task(
             "label_position": str(rng.choice(recipe.label_positions)),
             "label_size_mm": float(rng.uniform(2.0, 3.5)),
             "lead_separators": bool(rng.random() < recipe.p_separators),
-            "separator_height_mm": float(rng.uniform(3.0, 8.0)),  # ecg-image-kit: about 7 mm
-            "separator_width_mm": float(rng.uniform(0.2, 0.8)),
             "header": bool(rng.random() < 0.7),
             "calibration_pulse": bool(rng.random() < 0.8),
         }
@@ -278,7 +276,7 @@ def cache_key(
     """Hash of everything a cached page set depends on."""
     payload = json.dumps(
         {"paths": list(paths), "mode": mode, "spec": asdict(spec), "recipe": asdict(recipe), "seed": seed,
-         "pages": pages, "version": 4},
+         "pages": pages, "version": 3},
         sort_keys=True,
     )  # fmt: skip
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
