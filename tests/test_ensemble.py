@@ -108,3 +108,6 @@ def test_models_trained_on_fewer_rr_features_still_predict(tmp_path):
     rec = Recording(signal=np.asarray(x, np.float32)[None], fs=360.0, leads=("MLII",), record_id="sim")
     result = BeatClassifier.from_pretrained(old).predict(rec)
     assert len(result.sample) > 15 and np.isfinite(result.probs).all()
+    run(["export", "--model", str(old), "--out", str(tmp_path / "old.onnx")])
+    onnx = BeatClassifier.from_pretrained(old, backend="onnx", onnx_path=tmp_path / "old.onnx").predict(rec)
+    np.testing.assert_allclose(onnx.probs, result.probs, atol=1e-4)

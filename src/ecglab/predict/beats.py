@@ -132,6 +132,9 @@ class BeatClassifier:
             if onnx_path is None:
                 raise RecordError("backend onnx needs an ONNX file (ecglab export --model ... --out F.onnx)")
             self._onnx = OnnxModel(onnx_path)
+            # RR features the file takes: its own input width (older models take fewer).
+            rr_input = next(i for i in self._onnx.session.get_inputs() if i.name == "rr")
+            self._onnx_n_rr = int(rr_input.shape[1])
 
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike[str], **kwargs: Any) -> BeatClassifier:
@@ -167,13 +170,7 @@ class BeatClassifier:
         if not len(windows):
             return np.zeros((0, len(CLASSES)), np.float32)
         if self._onnx is not None:
-            params = self.cfg.model.params
-            n_rr = (
-                getattr(self.model, "n_rr", None)
-                or params.get("n_rr")
-                or params.get("member_params", {})["n_rr"]
-            )
-            rr = rr[:, : int(n_rr)]  # features are only appended: older models use the first ones
+            rr = rr[:, : self._onnx_n_rr]  # features are only appended: older models use the first ones
             out = []
             for i in range(0, len(windows), 8192):
                 logits = self._onnx(window=windows[i : i + 8192], rr=rr[i : i + 8192])[0]
