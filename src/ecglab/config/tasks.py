@@ -38,6 +38,11 @@ class BeatsSection:
     augment: bool = True
     cache_dir: str | None = None
     eval_split: str = choice("ds2", ("ds2", "ds1", "val", "train"))
+    # Knowledge distillation: a trained beats model (shipped name or run folder) whose softened
+    # probabilities on the training beats are an extra target, weighted by distill_weight.
+    teacher: str | None = None
+    distill_weight: float = bounded(0.5, ge=0.0, le=1.0)
+    distill_temperature: float = bounded(2.0, gt=0.0)
 
 
 @dataclass

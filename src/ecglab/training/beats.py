@@ -63,6 +63,7 @@ class BeatsData(lightning.LightningDataModule):
         self.cfg = cfg
         self.train_set: Any = None
         self.val_set: Any = None
+        self.train_soft: np.ndarray | None = None  # teacher probabilities (distillation)
 
     def _load(self, records: Any) -> Any:
         from ecglab.datasets.mitdb import load_beat_set
@@ -87,12 +88,16 @@ class BeatsData(lightning.LightningDataModule):
         else:
             self.train_set = self._load(split_records("train", val_fraction=b.val_fraction, seed=seed))
             self.val_set = self._load(split_records("val", val_fraction=b.val_fraction, seed=seed))
+        if b.get("teacher"):
+            self.train_soft = teacher_probabilities(self.cfg, self.train_set)
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
         from ecglab.datasets.mitdb import BeatDataset, class_weights
 
         # Augmentation runs on whole batches in BeatsModule (per-item tensor ops cost ~10x more).
-        dataset = BeatDataset(self.train_set, augment=False)
+        dataset: torch.utils.data.Dataset = BeatDataset(self.train_set, augment=False)
+        if self.train_soft is not None:
+            dataset = WithSoftTargets(dataset, self.train_soft)
         sampler = None
         if self.cfg.beats.balance == "sampler":
             w = class_weights(self.train_set.labels, self.cfg.beats.weights).numpy()[self.train_set.labels]
@@ -116,6 +121,43 @@ class BeatsData(lightning.LightningDataModule):
         return torch.utils.data.DataLoader(BeatDataset(self.val_set), batch_size=2048, shuffle=False)
 
 
+class WithSoftTargets(torch.utils.data.Dataset):
+    """A beat dataset whose items carry the teacher's probabilities as a fourth element."""
+
+    def __init__(self, base: torch.utils.data.Dataset, soft: np.ndarray) -> None:
+        if len(soft) != len(base):  # type: ignore[arg-type]
+            raise ValueError(f"{len(soft)} teacher rows for {len(base)} beats")  # type: ignore[arg-type]
+        self.base = base
+        self.soft = torch.from_numpy(np.ascontiguousarray(soft, dtype=np.float32))
+
+    def __len__(self) -> int:
+        return len(self.soft)
+
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
+        return (*self.base[index], self.soft[index])
+
+
+def teacher_probabilities(cfg: DictConfig, beats: Any) -> np.ndarray:
+    """Class probabilities of ``beats.teacher`` on ``beats`` (which must be cut as the teacher's were).
+
+    Raises
+    ------
+    ConfigError
+        The teacher is not a beats model, or its windows, leads or sampling rate differ.
+    """
+    from ecglab.pretrained import load_task_model
+
+    teacher, tcfg, folder, _ = load_task_model(cfg.beats.teacher, "beats")
+    mine, theirs = (window_spec(cfg), list(cfg.data.leads)), (window_spec(tcfg), list(tcfg.data.leads))
+    if mine != theirs:
+        raise ConfigError(
+            f"beats.teacher {folder}: its beat windows/leads {theirs} differ from this config's {mine}"
+        )
+    if int(getattr(teacher, "n_rr", 0)) > beats.rr.shape[1]:
+        raise ConfigError(f"beats.teacher {folder}: needs {teacher.n_rr} RR features, the data have fewer")
+    return predict_proba(teacher, beats.windows, beats.rr)
+
+
 class BeatsModule(EcgTaskModule):
     """Cross-entropy (optionally class-weighted or focal) on beat windows + RR features.
 
@@ -128,8 +170,12 @@ class BeatsModule(EcgTaskModule):
         self._val_true: list[torch.Tensor] = []
         self._val_pred: list[torch.Tensor] = []
 
-    def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Batch loss as configured (``beats.loss``, ``beats.balance``)."""
+    def loss(self, logits: torch.Tensor, y: torch.Tensor, soft: torch.Tensor | None = None) -> torch.Tensor:
+        """Batch loss as configured (``beats.loss``, ``beats.balance``).
+
+        With teacher probabilities ``soft``, the loss is ``(1 - w) * hard + w * T^2 * KL(teacher_T ||
+        student_T)`` (Hinton et al. 2015), both temperature-softened, each beat weighted as in ``hard``.
+        """
         b = self.cfg.beats
         weight = self.class_weight if b.balance == "weighted" else None
         ce = torch.nn.functional.cross_entropy(logits, y, weight=weight, reduction="none",
@@ -138,10 +184,19 @@ class BeatsModule(EcgTaskModule):
             p_true = torch.softmax(logits, 1).gather(1, y[:, None]).squeeze(1).clamp_min(1e-6)
             ce = (1 - p_true) ** float(b.focal_gamma) * ce
         denom = weight[y].sum() if weight is not None else torch.tensor(float(y.numel()), device=y.device)
-        return ce.sum() / denom.clamp_min(1e-6)
+        hard = ce.sum() / denom.clamp_min(1e-6)
+        if soft is None:
+            return hard
+        t, w = float(b.distill_temperature), float(b.distill_weight)
+        target = torch.log_softmax(torch.log(soft.clamp_min(1e-8)) / t, 1)
+        student = torch.log_softmax(logits / t, 1)
+        kl = (target.exp() * (target - student)).sum(1) * t * t
+        if weight is not None:
+            kl = kl * weight[y]
+        return (1 - w) * hard + w * kl.sum() / denom.clamp_min(1e-6)
 
     def shared_step(self, batch: Any, stage: str) -> torch.Tensor:
-        windows, rr, y = batch
+        windows, rr, y, *soft = batch
         if stage == "train" and self.cfg.beats.augment:
             windows = augment_windows(windows)
         if stage == "train" and float(self.cfg.beats.get("rr_dropout", 0.0)) > 0:
@@ -150,7 +205,7 @@ class BeatsModule(EcgTaskModule):
         if stage == "val":
             self._val_true.append(y.detach().cpu())
             self._val_pred.append(logits.argmax(1).detach().cpu())
-        return self.loss(logits, y)
+        return self.loss(logits, y, soft[0] if soft else None)
 
     def on_validation_epoch_end(self) -> None:
         if not self._val_true:
