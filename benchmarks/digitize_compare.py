@@ -7,7 +7,8 @@ Conditions:
   validation; PTB-XL records at 500 Hz where the shared data has them), rendered by
   ``ecglab.synth.job.run_job`` with ``configs/synth.yaml`` (A4, 3x4+1, 200 DPI; ``damage.enabled=false``
   for clean, the default damage otherwise; ``kit-style``: clean, with lead names under the trace and
-  lead separator bars as ecg-image-kit prints them; seed 0);
+  lead separator bars as ecg-image-kit prints them, ecglab's thin ones or ecg-image-kit's 7 x 0.6 mm
+  ones; seed 0);
 * ``cinc2024_ptbxl``: the 15 ecg-image-kit images of ``images/cinc2024_ptbxl`` (another generator),
   scored on the plotted samples as the Challenge does.
 
@@ -19,7 +20,11 @@ to ``--threads`` threads; the machine may be shared, so the load average is reco
 
 Usage::
 
-    python benchmarks/digitize_compare.py [--series digitizer|RUN] [--whole RUN] [--count 40] [--tta]
+    python benchmarks/digitize_compare.py [--series digitizer|RUN] [--whole RUN] [--count 40] [--tta] \
+        [--no-bar-hold-too]
+
+``--no-bar-hold-too`` also scores the learned models without holding their trace beside thick lead
+separators (``digitize_image(hold_bars=False)``).
 
 Prints a table and writes ``benchmarks/results/digitize_compare.json``.
 """
@@ -48,6 +53,14 @@ CONDITIONS = {
         "damage.enabled=false",
         "render.label_position=below",
         "render.lead_separators=true",
+    ],
+    # the same with separator bars of ecg-image-kit's size (about 7 x 0.6 mm; ecglab draws 4 x 0.25)
+    "held-out 3x4+1 kit-style, 7 mm bars": [
+        "damage.enabled=false",
+        "render.label_position=below",
+        "render.lead_separators=true",
+        "render.separator_height_mm=7",
+        "render.separator_width_mm=0.6",
     ],
 }
 KEYS = (
@@ -81,6 +94,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tta", action="store_true", help="also score the learned models with flip TTA")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--no-bar-hold-too", action="store_true", help="also score the learned models without the bar hold"
+    )
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
 
@@ -93,13 +109,17 @@ def main() -> None:
 
     cv2.setNumThreads(args.threads)
     torch.set_num_threads(args.threads)
-    methods: dict[str, object] = {"classical": None}
+    methods: dict[str, tuple[object, bool]] = {"classical": (None, True)}  # name: (model, hold_bars)
     for name in ("series", "whole"):
         source = getattr(args, name)
         if source:
-            methods[f"{name} ({source})"] = LearnedDigitizer.from_pretrained(source)
+            model = LearnedDigitizer.from_pretrained(source)
+            methods[f"{name} ({source})"] = (model, True)
+            if args.no_bar_hold_too:
+                methods[f"{name} ({source}), no bar hold"] = (model, False)
             if args.tta:
-                methods[f"{name} ({source}) + tta"] = LearnedDigitizer.from_pretrained(source, tta=True)
+                tta_model = LearnedDigitizer.from_pretrained(source, tta=True)
+                methods[f"{name} ({source}) + tta"] = (tta_model, True)
     records = held_out_records(args.data)[: args.count]
     rows = []
     load_before = os.getloadavg()
@@ -115,8 +135,8 @@ def main() -> None:
             folders[label] = (out_dir, errors)
         folders["cinc2024_ptbxl (ecg-image-kit)"] = (args.data / "images" / "cinc2024_ptbxl", [])
         for label, (folder, errors) in folders.items():
-            for method, model in methods.items():
-                res = evaluate_digitization(folder, folder, model=model)
+            for method, (model, hold) in methods.items():
+                res = evaluate_digitization(folder, folder, model=model, hold_bars=hold)
                 row = {"condition": label, "method": method, "render_errors": errors}
                 row.update({k: res["summary"][k] for k in KEYS})
                 row["failures"] = [

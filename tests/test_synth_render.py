@@ -589,3 +589,20 @@ def test_label_settings_are_checked():
         RenderSettings.from_dict({"label_position": "left"})
     with pytest.raises(ConfigError, match="label_size_mm"):
         RenderSettings.from_dict({"label_size_mm": 50})
+
+
+def test_connected_panels_draw_the_step_between_leads_in_no_leads_mask():
+    opts = {"dpi": 200, "grid_color": "bw", "header": False, "lead_labels": False, "calibration_pulse": False}
+    page = render_page(ecg_like(), {**opts, "connect_panels": True})
+    bare = render_page(ecg_like(), opts)
+    added = (page.image[:, :, 0] < 128) & (bare.image[:, :, 0] >= 128)
+    first, second = page.geometry[0], page.geometry[1]  # I then aVR in the first row
+    end, start = first.points[np.isfinite(first.points).all(1)][-1], second.points[0]
+    x = round(second.x0)
+    step = np.flatnonzero(added[:, x - 2 : x + 3].any(axis=1))
+    lo, hi = sorted((end[1], start[1]))
+    assert step.size and step.min() <= lo + 2 and step.max() >= hi - 2  # spans the level change
+    assert np.array_equal(page.leads, bare.leads)  # the step is no lead's
+    assert (page.mask == MASK_TRACE).sum() >= (bare.mask == MASK_TRACE).sum()
+    with pytest.raises(ConfigError, match="connect_panels"):
+        RenderSettings.from_dict({"connect_panels": "yes"})

@@ -38,6 +38,9 @@ def digitize(
     ),
     backend: str = typer.Option("torch", "--backend", help="Runtime of --model: torch or onnx."),
     tta: bool = typer.Option(False, "--tta", help="Flip test-time augmentation for --model."),
+    bar_hold: bool = typer.Option(
+        True, "--bar-hold/--no-bar-hold", help="With --model: hold the trace beside thick lead separators."
+    ),
     classify: str | None = typer.Option(
         None,
         "--classify",
@@ -51,7 +54,7 @@ def digitize(
 
     if not fs > 0:
         raise ConfigError(f"--fs must be > 0, got {fs:g}")
-    learned = _learned_kwargs(model, backend, tta)
+    learned = _learned_kwargs(model, backend, tta, bar_hold)
     classifier = _load_classifier(classify) if classify is not None else None
     out.mkdir(parents=True, exist_ok=True)
     failed: list[str] = []
@@ -91,8 +94,8 @@ def digitize(
         raise typer.Exit(1)
 
 
-def _learned_kwargs(model: str | None, backend: str, tta: bool) -> dict[str, Any]:
-    """``model=`` for :func:`digitize_image`: the learned digitizer, loaded once for the batch.
+def _learned_kwargs(model: str | None, backend: str, tta: bool, bar_hold: bool = True) -> dict[str, Any]:
+    """``model=`` (and ``hold_bars=``) for :func:`digitize_image`: the learned digitizer, loaded once.
 
     Exits with code 2 (one line) on a bad backend or a model that cannot be loaded.
     """
@@ -103,7 +106,7 @@ def _learned_kwargs(model: str | None, backend: str, tta: bool) -> dict[str, Any
     from ecglab.digitize.learned import load_digitizer
 
     try:
-        return {"model": load_digitizer(model, backend, tta)}
+        return {"model": load_digitizer(model, backend, tta), "hold_bars": bar_hold}
     except EcglabError as exc:
         _usage_error(f"--model {model}: {exc}")
     return {}  # not reached: _usage_error exits
@@ -224,11 +227,14 @@ def evaluate_digitization(
     ),
     backend: str = typer.Option("torch", "--backend", help="Runtime of --model: torch or onnx."),
     tta: bool = typer.Option(False, "--tta", help="Flip test-time augmentation for --model."),
+    bar_hold: bool = typer.Option(
+        True, "--bar-hold/--no-bar-hold", help="With --model: hold the trace beside thick lead separators."
+    ),
 ) -> None:
     """Digitize paired images and score them: Kaggle and PhysioNet-2024 SNR, Pearson r, RMSE."""
     from ecglab.digitize.evaluate import evaluate_digitization as run
 
-    learned = _learned_kwargs(model, backend, tta)
+    learned = _learned_kwargs(model, backend, tta, bar_hold)
     result = run(images, truth, out, layout=layout, einthoven=einthoven, limit=limit, **learned)
     s = result["summary"]
     console.print(

@@ -168,6 +168,7 @@ def evaluate_digitization(
     model: Any = None,
     backend: str = "torch",
     tta: bool = False,
+    hold_bars: bool = True,
 ) -> dict[str, Any]:
     """Digitize every paired image and score it against its truth.
 
@@ -184,6 +185,8 @@ def evaluate_digitization(
         Score only the first ``limit`` pairs.
     model, backend, tta
         A learned digitizer (name, run folder or loaded model) and how to run it; None: classical.
+    hold_bars
+        Passed to :func:`ecglab.digitize.digitize_image` (learned digitizers only).
 
     Returns
     -------
@@ -212,8 +215,9 @@ def evaluate_digitization(
         start = time.perf_counter()
         try:
             res = digitize_image(
-                pair.image, fs=fs, layout=layout, duration_s=duration, einthoven=einthoven, model=model
-            )
+                pair.image, fs=fs, layout=layout, duration_s=duration, einthoven=einthoven, model=model,
+                hold_bars=hold_bars,
+            )  # fmt: skip
             pred = res.signal.astype(np.float64)
             row.update(status="ok", layout=res.layout.name, px_per_mm=round(res.grid.px_per_mm, 4))
         except EcglabError as exc:

@@ -114,6 +114,7 @@ def digitize_image(
     model: str | Path | Any | None = None,
     backend: str = "torch",
     tta: bool = False,
+    hold_bars: bool = True,
 ) -> DigitizeResult:
     """Digitize one ECG page image into the 12 standard leads.
 
@@ -145,6 +146,9 @@ def digitize_image(
         ``torch`` or ``onnx`` for a model given by name.
     tta
         Flip test-time augmentation for a model given by name.
+    hold_bars
+        With a model: where a thick lead-separator bar hides the trace at a panel boundary, hold
+        the model's trace at its value beside the bar (:mod:`ecglab.digitize.separators`).
 
     Returns
     -------
@@ -214,6 +218,12 @@ def digitize_image(
                 rgb, page, learned, fs=fs, speed_mm_per_s=speed_mm_per_s, gain_mm_per_mv=gain_mm_per_mv
             )
             used = learned.name
+            if hold_bars:
+                from ecglab.digitize.separators import find_separator_bars, hold_under_bars
+
+                bars = find_separator_bars(trace, page, speed_mm_per_s=speed_mm_per_s)
+                if bars and hold_under_bars(traces, bars, page, speed_mm_per_s=speed_mm_per_s):
+                    notes.append(f"{len(bars)} lead-separator bar(s): model trace held beside them")
         lap("extract")
     except Exception as exc:
         from ecglab.errors import EcglabError

@@ -33,6 +33,7 @@ real ECGs overlap rows, the masks stay exact.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -534,7 +535,20 @@ def _draw_panels(
             speed_mm_per_s=settings.speed_mm_per_s,
             points=points,
         )
+    if settings.connect_panels:
+        _connect_panels(spec, geometry, thickness, ink)
     return [geometry[p] for p in spec.panels]  # layout order: row by row, left to right
+
+
+def _connect_panels(spec: LayoutSpec, geometry: dict[Panel, LeadGeometry], thickness: int, ink: _Ink) -> None:
+    """The vertical step between consecutive panels of a row (one lead's last point, the next's first)."""
+    for row in {p.row for p in spec.panels}:
+        panels = sorted((p for p in spec.panels if p.row == row and not p.rhythm), key=lambda p: p.column)
+        for left, right in itertools.pairwise(panels):
+            a, b = geometry[left].points, geometry[right].points
+            a, b = a[np.isfinite(a).all(axis=1)], b[np.isfinite(b).all(axis=1)]
+            if len(a) and len(b):
+                ink.add(rasterise_polylines([np.stack([a[-1], b[0]])], thickness, ink.coverage.shape))
 
 
 def _draw_text(

@@ -97,6 +97,10 @@ class RenderSettings:
     separator_height_mm, separator_width_mm
         Total height (centred on the baseline, at most 30 % of the row pitch) and line width of the
         separator bars.
+    connect_panels
+        Join consecutive panels of a row with the vertical step from one lead's last sample to the
+        next lead's first, as ecg-image-kit plots a row as one line (trace ink in the trace mask
+        class, in no lead's mask).
     header
         Write one header line (record id, date, age/sex, speed/gain/fs) in the top margin.
     allow_missing_leads
@@ -127,6 +131,7 @@ class RenderSettings:
     lead_separators: bool = False
     separator_height_mm: float = 4.0
     separator_width_mm: float = 0.25
+    connect_panels: bool = False
     header: bool = True
     allow_missing_leads: bool = False
 
@@ -212,7 +217,8 @@ class RenderSettings:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"render.{name}: expected a number, got {value!r}")
             setattr(self, name, float(value))
-        flags = ("minor_grid", "calibration_pulse", "lead_labels", "lead_separators", "header")
+        flags = ("minor_grid", "calibration_pulse", "lead_labels", "lead_separators", "connect_panels")
+        flags = (*flags, "header")
         for name in (*flags, "allow_missing_leads"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"render.{name}: expected true or false, got {getattr(self, name)!r}")
