@@ -148,3 +148,24 @@ def test_frame_jitter_tail_and_recipe_checks():
     assert recipe_from_config({"label_positions": ["below", "on"]}).label_positions == ("below", "on")
     with pytest.raises(ConfigError, match='quote "on"'):
         recipe_from_config({"label_positions": ["below", "True"]})
+
+
+def test_page_recipe_joins_panels_only_when_asked(monkeypatch):
+    import ecglab.io.reader
+    import ecglab.synth.render
+    from ecglab.datasets.digitize_pages import _render_task
+
+    seen = []
+    monkeypatch.setattr(ecglab.io.reader, "read_record", lambda *a, **k: simulate_12lead(seed=0))
+
+    def fake_render(rec, settings, rng=None):
+        seen.append(dict(settings))
+        raise ValueError("stop after the settings")
+
+    monkeypatch.setattr(ecglab.synth.render, "render_page", fake_render)
+    spec = CropSpec()
+    for p_connect in (0.0, 1.0):
+        example, error = _render_task(("rec", 0, 3, "series", spec, PageRecipe(p_connect=p_connect)))
+        assert example is None and "stop after the settings" in error
+    assert seen[0].pop("connect_panels") is False and seen[1].pop("connect_panels") is True
+    assert seen[0] == seen[1]  # the other page settings are drawn exactly as before

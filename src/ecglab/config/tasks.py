@@ -170,6 +170,7 @@ class DigitizePagesSection:
     shift_mm: float = bounded(4.0, ge=0.0)
     label_positions: list[str] = field(default_factory=lambda: ["above"])
     p_separators: float = bounded(0.0, ge=0.0, le=1.0)
+    p_connect: float = bounded(0.0, ge=0.0, le=1.0)
 
 
 @dataclass

@@ -70,6 +70,9 @@ class PageRecipe:
         ``on``); ``below`` and ``on`` put glyphs under the trace as other generators do.
     p_separators
         Probability of ecg-image-kit-style lead separator bars on a page.
+    p_connect
+        Probability that a page joins consecutive panels of a row with the level step between
+        leads, as ecg-image-kit plots a row (``ecglab.synth`` ``connect_panels``).
     """
 
     layouts: tuple[str, ...] = ("3x4+1", "3x4+1", "3x4", "6x2", "3x4+3")
@@ -84,6 +87,7 @@ class PageRecipe:
     shift_mm: float = 4.0
     label_positions: tuple[str, ...] = ("above",)
     p_separators: float = 0.0
+    p_connect: float = 0.0
 
 
 @dataclass
@@ -260,6 +264,8 @@ def _render_task(
             "lead_separators": bool(rng.random() < recipe.p_separators),
             "header": bool(rng.random() < 0.7),
             "calibration_pulse": bool(rng.random() < 0.8),
+            # drawn only when asked for, so that recipes without it render the very same pages
+            "connect_panels": bool(recipe.p_connect > 0 and rng.random() < recipe.p_connect),
         }
         page = render_page(rec, settings, rng=rng)
         if rng.random() < recipe.p_damage:
