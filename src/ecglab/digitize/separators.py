@@ -92,13 +92,6 @@ def _widest_bar(length: np.ndarray, top: np.ndarray, min_length: float, tol: flo
     return best
 
 
-def _row_scale(page: PageLayout, row: int) -> tuple[float, float]:
-    info = page.rows[row]
-    x_start = info.x_start if np.isfinite(info.x_start) else page.x_start
-    px_per_s = info.px_per_s if np.isfinite(info.px_per_s) else page.px_per_s
-    return float(x_start), float(px_per_s)
-
-
 def find_separator_bars(
     ink: np.ndarray, page: PageLayout, *, speed_mm_per_s: float = 25.0
 ) -> list[SeparatorBar]:
@@ -125,8 +118,7 @@ def find_separator_bars(
     for panel in page.panels:
         if panel.start_s <= 0 or panel.rhythm:
             continue
-        x_start, px_per_s = _row_scale(page, panel.row)
-        xb = x_start + panel.start_s * px_per_s
+        xb = panel.x0  # where the previous panel of the row ends
         x0 = max(int(np.floor(xb - SEARCH_X_MM * px_per_mm)), 0)
         x1 = min(int(np.ceil(xb + SEARCH_X_MM * px_per_mm)) + 1, width)
         y0 = max(int(panel.baseline_y - SEARCH_Y_MM * px_per_mm), 0)

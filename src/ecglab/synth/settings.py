@@ -217,8 +217,9 @@ class RenderSettings:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"render.{name}: expected a number, got {value!r}")
             setattr(self, name, float(value))
-        flags = ("minor_grid", "calibration_pulse", "lead_labels", "lead_separators", "connect_panels")
-        flags = (*flags, "header")
+        flags = (
+            "minor_grid", "calibration_pulse", "lead_labels", "lead_separators", "connect_panels", "header",
+        )  # fmt: skip
         for name in (*flags, "allow_missing_leads"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"render.{name}: expected true or false, got {getattr(self, name)!r}")
