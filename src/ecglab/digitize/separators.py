@@ -29,9 +29,9 @@ BAR_EDGE_TOLERANCE_MM = 0.4  # round caps of half the bar width
 SEARCH_X_MM = 1.5
 SEARCH_Y_MM = 6.0
 #: Samples this far beyond a bar's edges are held too (the model's context blurs the bar into them).
-#: Chosen on 20 validation-fold renders with 7 x 0.6 mm bars (Kaggle dB: no hold 14.82; margin
-#: 0.25 mm 15.87, 0.5 mm 15.59, 0.75 mm 15.31; with the panels joined as ecg-image-kit draws them
-#: 14.80 / 15.78 / 15.76 / 15.58); pages with ecglab's thin bars are unchanged (17.19).
+#: Chosen by benchmarks/digitize_bar_hold.py on 20 validation-fold renders with 7 x 0.6 mm bars
+#: (Kaggle dB: no hold 14.82; margin 0.25 mm 15.87, 0.5 mm 15.59, 0.75 mm 15.31; with the panels
+#: joined as ecg-image-kit draws them 14.80 / 15.78 / 15.76 / 15.58); thin bars are left alone.
 HOLD_MARGIN_MM = 0.25
 
 
