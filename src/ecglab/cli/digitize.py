@@ -41,6 +41,9 @@ def digitize(
     bar_hold: bool = typer.Option(
         True, "--bar-hold/--no-bar-hold", help="With --model: hold the trace beside thick lead separators."
     ),
+    widen_pen: bool = typer.Option(
+        True, "--widen-pen/--no-widen-pen", help="With --model: widen a pen thinner than 0.32 mm first."
+    ),
     classify: str | None = typer.Option(
         None,
         "--classify",
@@ -54,7 +57,7 @@ def digitize(
 
     if not fs > 0:
         raise ConfigError(f"--fs must be > 0, got {fs:g}")
-    learned = _learned_kwargs(model, backend, tta, bar_hold)
+    learned = _learned_kwargs(model, backend, tta, bar_hold, widen_pen)
     classifier = _load_classifier(classify) if classify is not None else None
     out.mkdir(parents=True, exist_ok=True)
     failed: list[str] = []
@@ -94,8 +97,10 @@ def digitize(
         raise typer.Exit(1)
 
 
-def _learned_kwargs(model: str | None, backend: str, tta: bool, bar_hold: bool = True) -> dict[str, Any]:
-    """``model=`` (and ``hold_bars=``) for :func:`digitize_image`: the learned digitizer, loaded once.
+def _learned_kwargs(
+    model: str | None, backend: str, tta: bool, bar_hold: bool = True, widen_pen: bool = True
+) -> dict[str, Any]:
+    """``model=`` (``hold_bars=``, ``thicken_thin_pen=``) for :func:`digitize_image`, the model loaded once.
 
     Exits with code 2 (one line) on a bad backend or a model that cannot be loaded.
     """
@@ -106,7 +111,11 @@ def _learned_kwargs(model: str | None, backend: str, tta: bool, bar_hold: bool =
     from ecglab.digitize.learned import load_digitizer
 
     try:
-        return {"model": load_digitizer(model, backend, tta), "hold_bars": bar_hold}
+        return {
+            "model": load_digitizer(model, backend, tta),
+            "hold_bars": bar_hold,
+            "thicken_thin_pen": widen_pen,
+        }
     except EcglabError as exc:
         _usage_error(f"--model {model}: {exc}")
     return {}  # not reached: _usage_error exits
@@ -230,11 +239,14 @@ def evaluate_digitization(
     bar_hold: bool = typer.Option(
         True, "--bar-hold/--no-bar-hold", help="With --model: hold the trace beside thick lead separators."
     ),
+    widen_pen: bool = typer.Option(
+        True, "--widen-pen/--no-widen-pen", help="With --model: widen a pen thinner than 0.32 mm first."
+    ),
 ) -> None:
     """Digitize paired images and score them: Kaggle and PhysioNet-2024 SNR, Pearson r, RMSE."""
     from ecglab.digitize.evaluate import evaluate_digitization as run
 
-    learned = _learned_kwargs(model, backend, tta, bar_hold)
+    learned = _learned_kwargs(model, backend, tta, bar_hold, widen_pen)
     result = run(images, truth, out, layout=layout, einthoven=einthoven, limit=limit, **learned)
     s = result["summary"]
     console.print(

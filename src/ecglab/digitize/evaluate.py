@@ -169,6 +169,7 @@ def evaluate_digitization(
     backend: str = "torch",
     tta: bool = False,
     hold_bars: bool = True,
+    thicken_thin_pen: bool = True,
 ) -> dict[str, Any]:
     """Digitize every paired image and score it against its truth.
 
@@ -185,7 +186,7 @@ def evaluate_digitization(
         Score only the first ``limit`` pairs.
     model, backend, tta
         A learned digitizer (name, run folder or loaded model) and how to run it; None: classical.
-    hold_bars
+    hold_bars, thicken_thin_pen
         Passed to :func:`ecglab.digitize.digitize_image` (learned digitizers only).
 
     Returns
@@ -216,7 +217,7 @@ def evaluate_digitization(
         try:
             res = digitize_image(
                 pair.image, fs=fs, layout=layout, duration_s=duration, einthoven=einthoven, model=model,
-                hold_bars=hold_bars,
+                hold_bars=hold_bars, thicken_thin_pen=thicken_thin_pen,
             )  # fmt: skip
             pred = res.signal.astype(np.float64)
             row.update(status="ok", layout=res.layout.name, px_per_mm=round(res.grid.px_per_mm, 4))

@@ -115,6 +115,7 @@ def digitize_image(
     backend: str = "torch",
     tta: bool = False,
     hold_bars: bool = True,
+    thicken_thin_pen: bool = True,
 ) -> DigitizeResult:
     """Digitize one ECG page image into the 12 standard leads.
 
@@ -149,6 +150,9 @@ def digitize_image(
     hold_bars
         With a model: where a thick lead-separator bar hides the trace at a panel boundary, hold
         the model's trace at its value beside the bar (:mod:`ecglab.digitize.separators`).
+    thicken_thin_pen
+        With a model: widen a pen thinner than 0.32 mm to about 0.35 mm before the model reads the
+        page (:mod:`ecglab.digitize.pen`).
 
     Returns
     -------
@@ -214,8 +218,16 @@ def digitize_image(
             learned = (
                 model if isinstance(model, LearnedDigitizer) else load_digitizer(str(model), backend, tta)
             )
+            seen = rgb
+            if thicken_thin_pen:
+                from ecglab.digitize.pen import pen_growth_px, thicken_pen
+
+                grow = pen_growth_px(page.pen_px, page.px_per_s / speed_mm_per_s)
+                if grow:
+                    seen = thicken_pen(rgb, grow)
+                    notes.append(f"thin pen ({page.pen_px:g} px): widened by {grow} px for the model")
             traces = extract_traces_learned(
-                rgb, page, learned, fs=fs, speed_mm_per_s=speed_mm_per_s, gain_mm_per_mv=gain_mm_per_mv
+                seen, page, learned, fs=fs, speed_mm_per_s=speed_mm_per_s, gain_mm_per_mv=gain_mm_per_mv
             )
             used = learned.name
             if hold_bars:
