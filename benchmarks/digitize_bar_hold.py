@@ -1,15 +1,19 @@
-"""Choose the bar-hold margin of ``ecglab.digitize.separators`` on validation renders, never on test images.
+"""Choose the bar hold of ``ecglab.digitize.separators`` on validation renders, never on test images.
 
 The validation-fold records of ``configs/digitize-series.yaml`` (patient-grouped, ``cv.val_fold``:
 never rendered for training) are rendered by ``ecglab.synth`` in ecg-image-kit's print style with
-its 7 x 0.6 mm separator bars, with the panels apart and joined (``render.connect_panels``), and with
-ecglab's own thin bars (where the hold must change nothing). Each set is digitized by the learned
-model without the hold and with every margin, and scored with the Kaggle metric. The 15 ecg-image-kit
-pages of ``images/cinc2024_ptbxl`` are scored too, for the record only: choose on the validation rows.
+its 7 x 0.6 mm separator bars, with the panels apart and joined (``render.connect_panels``), joined
+with ecg-image-kit's thinner pen, and with ecglab's own thin bars (where the hold must change
+nothing). Each set is digitized by the learned model without the hold and with every hold setting,
+and scored with the Kaggle metric. A setting ``MARGIN:TAIL`` (mm) holds the samples under a bar
+and MARGIN beside it, plus up to TAIL mm more before the first steady sample, which gives the level
+(``HOLD_MARGIN_MM``, ``HOLD_TAIL_MM``); ``0.25:0`` is the first hold, the nearest sample's value.
+The 15 ecg-image-kit pages of ``images/cinc2024_ptbxl`` are scored too, for the record only:
+choose on the validation rows.
 
 Usage::
 
-    python benchmarks/digitize_bar_hold.py [--model digitizer] [--count 20] [--margins 0.25 0.5 0.75]
+    python benchmarks/digitize_bar_hold.py [--model digitizer] [--count 20] [--settings 0.25:0.5 ...]
 
 Prints a table and writes ``benchmarks/results/digitize_bar_hold.json``.
 """
@@ -34,8 +38,24 @@ THICK = ["render.separator_height_mm=7", "render.separator_width_mm=0.6"]
 CONDITIONS = {
     "validation, 7 mm bars": [*KIT, *THICK],
     "validation, 7 mm bars, panels joined": [*KIT, *THICK, "render.connect_panels=true"],
+    # ecg-image-kit's pen: 2 px at 200 DPI (pen_px of the pipeline on images/cinc2024_ptbxl)
+    "validation, 7 mm bars, joined, 0.25 mm pen": [
+        *KIT,
+        *THICK,
+        "render.connect_panels=true",
+        "render.trace_width_mm=0.25",
+    ],
     "validation, ecglab's thin bars": KIT,
 }
+
+
+def _setting(text: str) -> tuple[float, float]:
+    margin, tail = (float(v) for v in text.split(":"))
+    return margin, tail
+
+
+def _label(setting: tuple[float, float] | None) -> str:
+    return "no hold" if setting is None else "{:g}:{:g}".format(*setting)
 
 
 def validation_records(data: Path) -> list[Path]:
@@ -54,7 +74,13 @@ def main() -> None:
     )
     parser.add_argument("--model", default="digitizer", help="learned digitizer: shipped name or run folder")
     parser.add_argument("--count", type=int, default=20, help="validation records per condition")
-    parser.add_argument("--margins", type=float, nargs="+", default=[0.25, 0.5, 0.75])
+    parser.add_argument(
+        "--settings",
+        type=_setting,
+        nargs="+",
+        default=[(0.25, 0.0), (0.25, 0.5), (0.25, 1.0), (0.5, 0.0), (0.5, 0.5)],
+        help="MARGIN:TAIL in mm (see above)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
@@ -66,7 +92,7 @@ def main() -> None:
 
     model = LearnedDigitizer.from_pretrained(args.model)
     records = validation_records(args.data)[: args.count]
-    default_margin = separators.HOLD_MARGIN_MM
+    defaults = (separators.HOLD_MARGIN_MM, separators.HOLD_TAIL_MM)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folders = {}
@@ -81,23 +107,21 @@ def main() -> None:
         folders["cinc2024_ptbxl (test: for the record)"] = args.data / "images" / "cinc2024_ptbxl"
         try:
             for label, folder in folders.items():
-                for margin in [None, *args.margins]:
-                    if margin is not None:
-                        separators.HOLD_MARGIN_MM = margin
-                    res = evaluate_digitization(folder, folder, model=model, hold_bars=margin is not None)
+                for setting in [None, *args.settings]:
+                    if setting is not None:
+                        separators.HOLD_MARGIN_MM, separators.HOLD_TAIL_MM = setting
+                    res = evaluate_digitization(folder, folder, model=model, hold_bars=setting is not None)
                     s = res["summary"]
-                    rows.append({"condition": label, "margin_mm": margin, "images": s["images"],
+                    rows.append({"condition": label, "setting": _label(setting), "images": s["images"],
                                  "kaggle_score_db": s["kaggle_score_db"],
                                  "physionet_db_mean": s["physionet_db_mean"]})  # fmt: skip
-                    print(
-                        f"{label:40s} margin {margin!s:5s} Kaggle {s['kaggle_score_db']:6.2f} dB", flush=True
-                    )
+                    print(f"{label:40s} {_label(setting):12s} {s['kaggle_score_db']:6.2f} dB", flush=True)
         finally:
-            separators.HOLD_MARGIN_MM = default_margin
-    table = Table(title=f"bar hold of {args.model}: Kaggle dB (PhysioNet dB) by margin")
+            separators.HOLD_MARGIN_MM, separators.HOLD_TAIL_MM = defaults
+    table = Table(title=f"bar hold of {args.model}: Kaggle dB (PhysioNet dB); MARGIN:TAIL mm")
     table.add_column("images")
-    for m in ["no hold", *(f"{m:g} mm" for m in args.margins)]:
-        table.add_column(m, justify="right")
+    for setting in [None, *args.settings]:
+        table.add_column(_label(setting), justify="right")
     for label in folders:
         cells = [
             f"{r['kaggle_score_db']:.2f} ({r['physionet_db_mean']:.2f})"
@@ -106,7 +130,7 @@ def main() -> None:
         ]
         table.add_row(label, *cells)
     Console(width=150).print(table)
-    print("Choose the margin on the validation rows; the cinc2024_ptbxl row is the test set.")
+    print("Choose the hold on the validation rows; the cinc2024_ptbxl row is the test set.")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "model": args.model,

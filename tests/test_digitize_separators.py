@@ -75,6 +75,31 @@ def test_hold_keeps_each_panel_on_its_own_side_of_the_bar():
     assert np.allclose(left.ys, 100.0 - left.values)
 
 
+def test_a_trace_hugging_the_bar_beside_the_span_is_held_at_the_steady_level(monkeypatch):
+    import ecglab.digitize.separators as separators
+
+    layout = digitize_image(render_page(simulate_12lead(seed=0), OPTS).image, rotate=False).layout
+    ppm = layout.px_per_s / 25.0
+    xs = np.arange(100.0, 200.0, 0.4)  # 500 Hz at 200 DPI
+    values = np.full(xs.size, 0.05)
+    hi = 102.0 + HOLD_MARGIN_MM * ppm
+    hug = np.flatnonzero(xs > hi)[:4]  # the model slides down the bar's edge and back for 1.6 px
+    values[hug] = [-0.3, -0.6, -0.4, -0.2]
+    bar = SeparatorBar(row=0, x_boundary=100.0, x0=98.0, x1=102.0)
+
+    monkeypatch.setattr(separators, "HOLD_TAIL_MM", 0.0)  # the nearest sample gives the level
+    first = _trace(0, 2.5, 5.0, xs, values.copy())
+    hold_under_bars([first], [bar], layout)
+    assert np.all(first.values[xs <= hi] == -0.3)
+
+    monkeypatch.setattr(separators, "HOLD_TAIL_MM", 0.5)  # the first steady sample gives it
+    tail = _trace(0, 2.5, 5.0, xs, values.copy())
+    held = hold_under_bars([tail], [bar], layout)
+    assert np.all(tail.values == 0.05)  # the hugging samples are held too
+    assert held == np.sum(xs <= hi) + hug.size
+    assert np.allclose(tail.ys, 100.0 - tail.values)
+
+
 def test_holding_beside_thick_bars_helps_the_learned_digitizer(record):
     page = render_page(record, {**OPTS, "lead_separators": True, "separator_height_mm": 7.0,
                                 "separator_width_mm": 0.6})  # fmt: skip

@@ -29,10 +29,20 @@ BAR_EDGE_TOLERANCE_MM = 0.4  # round caps of half the bar width
 SEARCH_X_MM = 1.5
 SEARCH_Y_MM = 6.0
 #: Samples this far beyond a bar's edges are held too (the model's context blurs the bar into them).
-#: Chosen by benchmarks/digitize_bar_hold.py on 20 validation-fold renders with 7 x 0.6 mm bars
-#: (Kaggle dB: no hold 14.82; margin 0.25 mm 15.87, 0.5 mm 15.59, 0.75 mm 15.31; with the panels
-#: joined as ecg-image-kit draws them 14.80 / 15.78 / 15.76 / 15.58); thin bars are left alone.
+#: Chosen with HOLD_TAIL_MM by benchmarks/digitize_bar_hold.py on 20 validation-fold renders with
+#: 7 x 0.6 mm bars, Kaggle dB for MARGIN:TAIL mm (no hold / 0.25:0 / 0.25:0.5 / 0.25:1 / 0.5:0 /
+#: 0.5:0.5): apart 14.82 / 15.87 / 15.64 / 15.53 / 15.59 / 15.27; panels joined as ecg-image-kit
+#: draws them 14.80 / 15.78 / 15.78 / 15.78 / 15.76 / 15.53; joined with its 0.25 mm pen 12.09 /
+#: 13.52 / 13.50 / 13.43 / 13.45 / 13.19. Thin bars are left alone.
 HOLD_MARGIN_MM = 0.25
+#: Beside the span, samples up to this far (mm) before the first steady one are held too. On the
+#: ecg-image-kit test pages a model hugging the bar's edge just outside the span made the nearest
+#: sample a bad level; validation renders did not show it (see above), so the tail stays off.
+HOLD_TAIL_MM = 0.0
+#: Steady: the trace moves at most this many mV per mm of paper over the next STEADY_MM (1 mV/mm
+#: is 25 mV/s: ST segments and T waves are steady, QRS strokes and a trace along a bar are not).
+STEADY_MV_PER_MM = 1.0
+STEADY_MM = 0.15
 
 
 @dataclass(frozen=True)
@@ -136,17 +146,22 @@ def find_separator_bars(
 def hold_under_bars(
     traces: list[PanelTrace], bars: list[SeparatorBar], page: PageLayout, *, speed_mm_per_s: float = 25.0
 ) -> int:
-    """Hold each trace's samples under a bar (± :data:`HOLD_MARGIN_MM`) at the nearest sample outside.
+    """Hold each trace's samples under a bar (± :data:`HOLD_MARGIN_MM`) at the panel's level beside it.
 
-    A panel ending at a bar keeps its last sample left of the held span; a panel starting at one
-    takes its first sample right of it. ``values`` and ``ys`` are changed in place.
+    A panel ending at a bar is held at its last steady sample left of the held span; a panel
+    starting at one, at its first steady sample right of it. Steady: the trace moves less than
+    :data:`STEADY_MV_PER_MM` over the next :data:`STEADY_MM`. Where the model's trace still hugs the
+    bar's edge just outside the span it is steep there, so the samples up to :data:`HOLD_TAIL_MM`
+    further, before the first steady one, are held too; with none steady in that reach, the
+    nearest sample gives the level. ``values`` and ``ys`` are changed in place.
 
     Returns
     -------
     int
         The number of samples held.
     """
-    margin = HOLD_MARGIN_MM * page.px_per_s / speed_mm_per_s
+    px_per_mm = page.px_per_s / speed_mm_per_s
+    margin = HOLD_MARGIN_MM * px_per_mm
     held = 0
     for trace in traces:
         p = trace.panel
@@ -158,12 +173,28 @@ def hold_under_bars(
             if not inside.any():
                 continue
             ends_here = trace.xs[-1] <= bar.x_boundary + 1.0  # the panel lies left of the boundary
-            outside = np.flatnonzero(~inside & np.isfinite(trace.values))
-            outside = outside[trace.xs[outside] < lo] if ends_here else outside[trace.xs[outside] > hi]
-            if outside.size == 0:
+            away = (lo - trace.xs) if ends_here else (trace.xs - hi)  # mm * px_per_mm beyond the span
+            beside = np.flatnonzero((away > 0) & np.isfinite(trace.values))
+            if beside.size == 0:
                 continue
-            keep = outside[-1] if ends_here else outside[0]
-            trace.values[inside] = trace.values[keep]
-            trace.ys[inside] = trace.ys[keep]
-            held += int(inside.sum())
+            beside = beside[np.argsort(away[beside], kind="stable")]  # outwards from the span
+            first = _first_steady(trace.values[beside], away[beside] / px_per_mm)
+            hold = inside.copy()
+            hold[beside[:first]] = True
+            trace.values[hold] = trace.values[beside[first]]
+            trace.ys[hold] = trace.ys[beside[first]]
+            held += int(hold.sum())
     return held
+
+
+def _first_steady(values: np.ndarray, away_mm: np.ndarray) -> int:
+    """Index of the first sample within :data:`HOLD_TAIL_MM` that starts a steady stretch (else 0)."""
+    for i in np.flatnonzero(away_mm <= HOLD_TAIL_MM):
+        ahead = away_mm <= away_mm[i] + STEADY_MM
+        ahead[: i + 1] = False
+        if not ahead.any():
+            break
+        slope = np.abs(values[ahead] - values[i]) / np.maximum(away_mm[ahead] - away_mm[i], 1e-9)
+        if np.all(slope <= STEADY_MV_PER_MM):
+            return int(i)
+    return 0
