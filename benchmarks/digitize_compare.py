@@ -8,7 +8,7 @@ Conditions:
   ``ecglab.synth.job.run_job`` with ``configs/synth.yaml`` (A4, 3x4+1, 200 DPI; ``damage.enabled=false``
   for clean, the default damage otherwise; ``kit-style``: clean, with lead names under the trace and
   lead separator bars as ecg-image-kit prints them, ecglab's thin ones or ecg-image-kit's 7 x 0.6 mm
-  ones; seed 0);
+  ones, and with those bars, the panels joined and ecg-image-kit's 0.25 mm pen; seed 0);
 * ``cinc2024_ptbxl``: the 15 ecg-image-kit images of ``images/cinc2024_ptbxl`` (another generator),
   scored on the plotted samples as the Challenge does.
 
@@ -21,10 +21,11 @@ to ``--threads`` threads; the machine may be shared, so the load average is reco
 Usage::
 
     python benchmarks/digitize_compare.py [--series digitizer|RUN] [--whole RUN] [--count 40] [--tta] \
-        [--no-bar-hold-too]
+        [--no-bar-hold-too] [--no-widen-too]
 
 ``--no-bar-hold-too`` also scores the learned models without holding their trace beside thick lead
-separators (``digitize_image(hold_bars=False)``).
+separators (``digitize_image(hold_bars=False)``), ``--no-widen-too`` without widening a thin pen
+(``digitize_image(thicken_thin_pen=False)``).
 
 Prints a table and writes ``benchmarks/results/digitize_compare.json``.
 """
@@ -62,6 +63,16 @@ CONDITIONS = {
         "render.separator_height_mm=7",
         "render.separator_width_mm=0.6",
     ],
+    # closest to ecg-image-kit: its bars, panels joined into one line per row, its 0.25 mm pen
+    "held-out 3x4+1 kit-style, 7 mm bars, joined, 0.25 mm pen": [
+        "damage.enabled=false",
+        "render.label_position=below",
+        "render.lead_separators=true",
+        "render.separator_height_mm=7",
+        "render.separator_width_mm=0.6",
+        "render.connect_panels=true",
+        "render.trace_width_mm=0.25",
+    ],
 }
 KEYS = (
     "images", "failed", "kaggle_score_db", "kaggle_db_mean", "physionet_db_mean", "pearson_r_mean",
@@ -97,6 +108,9 @@ def main() -> None:
     parser.add_argument(
         "--no-bar-hold-too", action="store_true", help="also score the learned models without the bar hold"
     )
+    parser.add_argument(
+        "--no-widen-too", action="store_true", help="also score the learned models without pen widening"
+    )
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
 
@@ -109,17 +123,20 @@ def main() -> None:
 
     cv2.setNumThreads(args.threads)
     torch.set_num_threads(args.threads)
-    methods: dict[str, tuple[object, bool]] = {"classical": (None, True)}  # name: (model, hold_bars)
+    # name: (model, hold_bars, thicken_thin_pen)
+    methods: dict[str, tuple[object, bool, bool]] = {"classical": (None, True, True)}
     for name in ("series", "whole"):
         source = getattr(args, name)
         if source:
             model = LearnedDigitizer.from_pretrained(source)
-            methods[f"{name} ({source})"] = (model, True)
+            methods[f"{name} ({source})"] = (model, True, True)
             if args.no_bar_hold_too:
-                methods[f"{name} ({source}), no bar hold"] = (model, False)
+                methods[f"{name} ({source}), no bar hold"] = (model, False, True)
+            if args.no_widen_too:
+                methods[f"{name} ({source}), no pen widening"] = (model, True, False)
             if args.tta:
                 tta_model = LearnedDigitizer.from_pretrained(source, tta=True)
-                methods[f"{name} ({source}) + tta"] = (tta_model, True)
+                methods[f"{name} ({source}) + tta"] = (tta_model, True, True)
     records = held_out_records(args.data)[: args.count]
     rows = []
     load_before = os.getloadavg()
@@ -135,8 +152,10 @@ def main() -> None:
             folders[label] = (out_dir, errors)
         folders["cinc2024_ptbxl (ecg-image-kit)"] = (args.data / "images" / "cinc2024_ptbxl", [])
         for label, (folder, errors) in folders.items():
-            for method, (model, hold) in methods.items():
-                res = evaluate_digitization(folder, folder, model=model, hold_bars=hold)
+            for method, (model, hold, widen) in methods.items():
+                res = evaluate_digitization(
+                    folder, folder, model=model, hold_bars=hold, thicken_thin_pen=widen
+                )
                 row = {"condition": label, "method": method, "render_errors": errors}
                 row.update({k: res["summary"][k] for k in KEYS})
                 row["failures"] = [

@@ -269,7 +269,8 @@ def test_cli_digitize_writes_records_and_lists_failures(pages, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_text("nope")
     out = tmp_path / "out"
-    result = CliRunner().invoke(_app(), ["digitize", str(image), str(bad), "--out", str(out), "--overlay"])
+    argv = ["digitize", str(image), str(bad), "--out", str(out), "--overlay", "--model", "classical"]
+    result = CliRunner().invoke(_app(), argv)
     assert result.exit_code == 1
     assert "1 image(s) failed" in result.output and "bad.png: not a readable image" in result.output
     import wfdb
@@ -328,6 +329,8 @@ def test_evaluate_digitization_on_synth_and_cinc_names(pages, tmp_path):
             str(folder),
             "--out",
             str(tmp_path / "e2"),
+            "--model",
+            "classical",
         ],
     )
     assert cli.exit_code == 0 and "1 image(s), 0 failed" in cli.output
