@@ -35,6 +35,7 @@ SYNTH = REPO / "configs" / "synth.yaml"
 SPLIT_CONFIG = REPO / "configs" / "digitize-series.yaml"
 KIT = ["damage.enabled=false", "render.label_position=below", "render.lead_separators=true"]
 THICK = ["render.separator_height_mm=7", "render.separator_width_mm=0.6"]
+TEST_LABEL = "cinc2024_ptbxl (test: for the record)"
 CONDITIONS = {
     "validation, 7 mm bars": [*KIT, *THICK],
     "validation, 7 mm bars, panels joined": [*KIT, *THICK, "render.connect_panels=true"],
@@ -67,6 +68,41 @@ def validation_records(data: Path) -> list[Path]:
     return [Path(p) for p in record_splits(cfg)["val"]]
 
 
+def render_sets(
+    records: list[Path], conditions: dict[str, list[str]], tmp: Path, seed: int, data: Path
+) -> dict[str, Path]:
+    """Render ``records`` under each condition's ``configs/synth.yaml`` overrides; add the test pages."""
+    from ecglab.synth.job import SynthJob, load_synth_settings, run_job
+
+    folders = {}
+    for k, (label, overrides) in enumerate(conditions.items()):
+        out = tmp / f"c{k}"
+        job = SynthJob(
+            records=[r.with_suffix("") for r in records], out_dir=out, count=len(records),
+            seed=seed, settings=load_synth_settings(SYNTH, overrides),
+        )  # fmt: skip
+        run_job(job, workers=2)
+        folders[label] = out
+    folders[TEST_LABEL] = data / "images" / "cinc2024_ptbxl"
+    return folders
+
+
+def report(rows: list[dict], columns: list[str], title: str, payload: dict, path: Path, width: int) -> None:
+    """Print the Kaggle (PhysioNet) table, one row per condition, and write ``payload`` + rows."""
+    table = Table(title=title)
+    table.add_column("images")
+    for name in columns:
+        table.add_column(name, justify="right")
+    for label in dict.fromkeys(r["condition"] for r in rows):
+        mine = [r for r in rows if r["condition"] == label]
+        table.add_row(label, *(f"{r['kaggle_score_db']:.2f} ({r['physionet_db_mean']:.2f})" for r in mine))
+    Console(width=width).print(table)
+    print("Choose on the validation rows; the cinc2024_ptbxl row is the test set.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**payload, "rows": rows}, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -88,23 +124,13 @@ def main() -> None:
     import ecglab.digitize.separators as separators
     from ecglab.digitize.evaluate import evaluate_digitization
     from ecglab.digitize.learned import LearnedDigitizer
-    from ecglab.synth.job import SynthJob, load_synth_settings, run_job
 
     model = LearnedDigitizer.from_pretrained(args.model)
     records = validation_records(args.data)[: args.count]
     defaults = (separators.HOLD_MARGIN_MM, separators.HOLD_TAIL_MM)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        folders = {}
-        for k, (label, overrides) in enumerate(CONDITIONS.items()):
-            out = Path(tmp) / f"c{k}"
-            job = SynthJob(
-                records=[r.with_suffix("") for r in records], out_dir=out, count=len(records),
-                seed=args.seed, settings=load_synth_settings(SYNTH, overrides),
-            )  # fmt: skip
-            run_job(job, workers=2)
-            folders[label] = out
-        folders["cinc2024_ptbxl (test: for the record)"] = args.data / "images" / "cinc2024_ptbxl"
+        folders = render_sets(records, CONDITIONS, Path(tmp), args.seed, args.data)
         try:
             for label, folder in folders.items():
                 for setting in [None, *args.settings]:
@@ -118,28 +144,10 @@ def main() -> None:
                     print(f"{label:40s} {_label(setting):12s} {s['kaggle_score_db']:6.2f} dB", flush=True)
         finally:
             separators.HOLD_MARGIN_MM, separators.HOLD_TAIL_MM = defaults
-    table = Table(title=f"bar hold of {args.model}: Kaggle dB (PhysioNet dB); MARGIN:TAIL mm")
-    table.add_column("images")
-    for setting in [None, *args.settings]:
-        table.add_column(_label(setting), justify="right")
-    for label in folders:
-        cells = [
-            f"{r['kaggle_score_db']:.2f} ({r['physionet_db_mean']:.2f})"
-            for r in rows
-            if r["condition"] == label
-        ]
-        table.add_row(label, *cells)
-    Console(width=150).print(table)
-    print("Choose the hold on the validation rows; the cinc2024_ptbxl row is the test set.")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "model": args.model,
-        "seed": args.seed,
-        "records": [str(r.relative_to(args.data)) for r in records],
-        "rows": rows,
-    }
-    args.json.write_text(json.dumps(payload, indent=1) + "\n")
-    print(f"wrote {args.json}")
+    payload = {"model": args.model, "seed": args.seed,
+               "records": [str(r.relative_to(args.data)) for r in records]}  # fmt: skip
+    title = f"bar hold of {args.model}: Kaggle dB (PhysioNet dB); MARGIN:TAIL mm"
+    report(rows, [_label(x) for x in [None, *args.settings]], title, payload, args.json, 150)
 
 
 if __name__ == "__main__":

@@ -18,17 +18,12 @@ Prints a table and writes ``benchmarks/results/digitize_pen.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = REPO / "benchmarks" / "results" / "digitize_pen.json"
-SYNTH = REPO / "configs" / "synth.yaml"
 CLEAN = ["damage.enabled=false"]
 THIN = ["render.trace_width_mm=0.25"]
 KIT = ["render.label_position=below", "render.lead_separators=true", "render.separator_height_mm=7",
@@ -55,12 +50,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
 
-    from digitize_bar_hold import validation_records
+    from digitize_bar_hold import render_sets, report, validation_records
 
     import ecglab.digitize.pen as pen
     from ecglab.digitize.evaluate import evaluate_digitization
     from ecglab.digitize.learned import LearnedDigitizer
-    from ecglab.synth.job import SynthJob, load_synth_settings, run_job
 
     model = LearnedDigitizer.from_pretrained(args.model)
     records = validation_records(args.data)[: args.count]
@@ -69,16 +63,7 @@ def main() -> None:
     settings += [(f"model, pen to {t:g} mm", t) for t in args.targets]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        folders = {}
-        for k, (label, overrides) in enumerate(CONDITIONS.items()):
-            out = Path(tmp) / f"c{k}"
-            job = SynthJob(
-                records=[r.with_suffix("") for r in records], out_dir=out, count=len(records),
-                seed=args.seed, settings=load_synth_settings(SYNTH, overrides),
-            )  # fmt: skip
-            run_job(job, workers=2)
-            folders[label] = out
-        folders["cinc2024_ptbxl (test: for the record)"] = args.data / "images" / "cinc2024_ptbxl"
+        folders = render_sets(records, CONDITIONS, Path(tmp), args.seed, args.data)
         try:
             for label, folder in folders.items():
                 for name, target in settings:
@@ -95,25 +80,10 @@ def main() -> None:
                     print(f"{label:38s} {name:22s} {s['kaggle_score_db']:6.2f} dB", flush=True)
         finally:
             pen.TARGET_PEN_MM = default_target
-    table = Table(title=f"thin-pen widening for {args.model}: Kaggle dB (PhysioNet dB)")
-    table.add_column("images")
-    for name, _ in settings:
-        table.add_column(name, justify="right")
-    for label in folders:
-        mine = [r for r in rows if r["condition"] == label]
-        cells = [f"{r['kaggle_score_db']:.2f} ({r['physionet_db_mean']:.2f})" for r in mine]
-        table.add_row(label, *cells)
-    Console(width=170).print(table)
-    print("Choose on the validation rows; the cinc2024_ptbxl row is the test set.")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "model": args.model,
-        "seed": args.seed,
-        "records": [str(r.relative_to(args.data)) for r in records],
-        "rows": rows,
-    }
-    args.json.write_text(json.dumps(payload, indent=1) + "\n")
-    print(f"wrote {args.json}")
+    payload = {"model": args.model, "seed": args.seed,
+               "records": [str(r.relative_to(args.data)) for r in records]}  # fmt: skip
+    title = f"thin-pen widening for {args.model}: Kaggle dB (PhysioNet dB)"
+    report(rows, [name for name, _ in settings], title, payload, args.json, 170)
 
 
 if __name__ == "__main__":
