@@ -169,3 +169,17 @@ def test_page_recipe_joins_panels_only_when_asked(monkeypatch):
         assert example is None and "stop after the settings" in error
     assert seen[0].pop("connect_panels") is False and seen[1].pop("connect_panels") is True
     assert seen[0] == seen[1]  # the other page settings are drawn exactly as before
+
+
+def test_page_recipe_widens_a_thin_pen_as_inference_does():
+    rec = simulate_12lead(duration=10.0, fs=500.0, seed=3, record_id="thin")
+    spec = CropSpec(px_per_mm=3.0, multiple=16)
+    ink = {}
+    for width in (0.25, 0.4):
+        page = render_page(rec, {"layout": "3x4+1", "dpi": 200, "trace_width_mm": width})
+        for widen in (False, True):
+            recipe = PageRecipe(jitter_mm=0.0, jitter_scale=0.0, widen_thin_pen=widen)
+            ex = page_example(page, "series", spec, np.random.default_rng(0), recipe)
+            ink[width, widen] = float((255 - ex["image"].astype(float)).mean())
+    assert ink[0.25, True] > 1.2 * ink[0.25, False]  # the thin pen gets darker strips
+    assert ink[0.4, True] == ink[0.4, False]  # a 0.4 mm pen is left alone

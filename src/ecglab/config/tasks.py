@@ -171,6 +171,7 @@ class DigitizePagesSection:
     label_positions: list[str] = field(default_factory=lambda: ["above"])
     p_separators: float = bounded(0.0, ge=0.0, le=1.0)
     p_connect: float = bounded(0.0, ge=0.0, le=1.0)
+    widen_thin_pen: bool = False
 
 
 @dataclass

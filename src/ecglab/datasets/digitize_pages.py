@@ -73,6 +73,9 @@ class PageRecipe:
     p_connect
         Probability that a page joins consecutive panels of a row with the level step between
         leads, as ecg-image-kit plots a row (``ecglab.synth`` ``connect_panels``).
+    widen_thin_pen
+        Widen a pen thinner than 0.32 mm as inference does (:mod:`ecglab.digitize.pen`), so the
+        model trains on what it will read.
     """
 
     layouts: tuple[str, ...] = ("3x4+1", "3x4+1", "3x4", "6x2", "3x4+3")
@@ -88,6 +91,7 @@ class PageRecipe:
     label_positions: tuple[str, ...] = ("above",)
     p_separators: float = 0.0
     p_connect: float = 0.0
+    widen_thin_pen: bool = False
 
 
 @dataclass
@@ -215,6 +219,13 @@ def page_example(
     from ecglab.digitize.deskew import rectify
 
     rgb, transform = rectify(page.image)
+    if recipe.widen_thin_pen:  # the pen measured as inference measures it, on the page as seen
+        from ecglab.digitize.image import normalise, trace_mask
+        from ecglab.digitize.layout import pen_width
+        from ecglab.digitize.pen import pen_growth_px, thicken_pen
+
+        pen = pen_width(trace_mask(normalise(rgb)))
+        rgb = thicken_pen(rgb, pen_growth_px(pen, page.meta["px_per_mm"]))
     frames, points = page_row_frames(page, transform)
     row_map = _row_map(page, transform, frames)
     frames = jitter_frames(frames, rng, recipe)
