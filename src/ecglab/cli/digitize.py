@@ -12,8 +12,9 @@ from ecglab.cli.console import console, debug_enabled, err_console
 from ecglab.errors import ConfigError, EcglabError
 from ecglab.io.recording import Recording
 
-#: ``--model`` default: the shipped learned digitizer; it beats the classical pipeline on every
-#: benchmark set (src/ecglab/pretrained/digitizer/card.md), which stays as ``--model classical``.
+#: ``--model`` default: the shipped learned digitizer. It scores above the classical pipeline on
+#: every benchmark set in PhysioNet SNR and on all but one in Kaggle SNR
+#: (src/ecglab/pretrained/digitizer/card.md); the classical pipeline stays as ``--model classical``.
 DEFAULT_DIGITIZER = "digitizer"
 CLASSICAL = "classical"
 
