@@ -103,13 +103,19 @@ def report(rows: list[dict], columns: list[str], title: str, payload: dict, path
     print(f"wrote {path}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def validation_arguments(description: str, count: int) -> argparse.ArgumentParser:
+    """A parser with the options both validation benchmarks share: --data, --model, --count."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--data", type=Path, default=Path(os.environ.get("ECGLAB_DATA", REPO.parent / "shared" / "data"))
     )
     parser.add_argument("--model", default="digitizer", help="learned digitizer: shipped name or run folder")
-    parser.add_argument("--count", type=int, default=20, help="validation records per condition")
+    parser.add_argument("--count", type=int, default=count, help="validation records per condition")
+    return parser
+
+
+def main() -> None:
+    parser = validation_arguments(__doc__.split("\n")[0], 20)
     parser.add_argument(
         "--settings",
         type=_setting,

@@ -17,8 +17,6 @@ Prints a table and writes ``benchmarks/results/digitize_pen.json``.
 
 from __future__ import annotations
 
-import argparse
-import os
 import tempfile
 from pathlib import Path
 
@@ -39,18 +37,13 @@ CONDITIONS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--data", type=Path, default=Path(os.environ.get("ECGLAB_DATA", REPO.parent / "shared" / "data"))
-    )
-    parser.add_argument("--model", default="digitizer", help="learned digitizer: shipped name or run folder")
-    parser.add_argument("--count", type=int, default=12, help="validation records per condition")
+    from digitize_bar_hold import render_sets, report, validation_arguments, validation_records
+
+    parser = validation_arguments(__doc__.split("\n")[0], 12)
     parser.add_argument("--targets", type=float, nargs="+", default=[0.35, 0.4, 0.5])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
-
-    from digitize_bar_hold import render_sets, report, validation_records
 
     import ecglab.digitize.pen as pen
     from ecglab.digitize.evaluate import evaluate_digitization
