@@ -23,6 +23,10 @@ MAX_PIXELS = 100_000_000
 TRACE_DARKNESS = 0.5
 #: Ink components smaller than this (mm) in both directions are text or specks, not trace.
 SMALL_COMPONENT_MM = 4.0
+#: :func:`faint_ink_mask`: faint ink must be this much (0..255) darker than the page's 95th
+#: percentile of darkness (grid lines, whatever their colour), and at least 25 % dark.
+FAINT_MARGIN = 25
+FAINT_FLOOR = 64
 
 
 def load_image(path: str | Path) -> np.ndarray:
@@ -171,6 +175,25 @@ def ink_mask(norm: np.ndarray, darkness: float = TRACE_DARKNESS) -> np.ndarray:
     return apply_hysteresis_threshold(dark, weak, strong)
 
 
+def faint_ink_mask(norm: np.ndarray, darkness: float = TRACE_DARKNESS) -> np.ndarray:
+    """Trace pixels of a photographed thin pen: hysteresis against the page's own grid darkness.
+
+    On a low-resolution photo (about 4 px/mm) a 1 px trace keeps a dark core only on its flat
+    stretches; its steep strokes come out barely darker than a grey grid, which :func:`ink_mask`
+    cannot tell from faint ink by colour. Here the grid's darkness is taken from the page itself:
+    grid lines cover far more of it than the trace (a few %), so the 95th percentile of darkness
+    is a grid line's, and pixels darker than that by :data:`FAINT_MARGIN` are kept where they
+    touch the :func:`trace_mask` core.
+    """
+    from skimage.filters import apply_hysteresis_threshold
+
+    r, g, b = cv2.split(norm)
+    dark = 255 - cv2.max(cv2.max(r, g), b)
+    strong = round(255 * (1 - darkness))
+    weak = min(max(float(np.percentile(dark, 95)) + FAINT_MARGIN, FAINT_FLOOR), strong)
+    return apply_hysteresis_threshold(dark, weak, strong)
+
+
 def grid_strength(norm: np.ndarray, trace: np.ndarray | None = None) -> np.ndarray:
     """How much each pixel of a normalised image looks like a grid line, uint8 ``[H, W]`` (0..255).
 
@@ -196,12 +219,18 @@ def fragmented(trace: np.ndarray, px_per_mm: float) -> bool:
     return bool(long_ink < 3 * 250 * px_per_mm)
 
 
-def clean_trace(trace: np.ndarray, px_per_mm: float, pen_px: float | None = None) -> np.ndarray:
+def clean_trace(
+    trace: np.ndarray, px_per_mm: float, pen_px: float | None = None, *, bridge_px: int = 0
+) -> np.ndarray:
     """The trace mask without text, specks, frame lines and (on binarized pages) thin grid lines.
 
     Connected components smaller than 4 mm in both directions go (lead labels, header letters,
     noise); when more than 5 % of the page is ink (a binarized scan whose grid turned black) and
     the pen is at least 3 px wide, a 3x3 opening first removes the 1-2 px grid lines.
+
+    ``bridge_px`` > 0 judges the components' size on the mask dilated by that many pixels, so a
+    trace broken into dashes (a thin pen photographed at low resolution) counts as one stroke;
+    only the undilated pixels are returned.
     """
     mask = trace.astype(np.uint8)
     # Frame and ruler lines: an image row (column) inked over 90 % of its length is no ECG trace.
@@ -209,8 +238,12 @@ def clean_trace(trace: np.ndarray, px_per_mm: float, pen_px: float | None = None
     mask[:, mask.sum(axis=0) > 0.9 * mask.shape[0]] = 0
     if mask.mean() > 0.05 and pen_px is not None and pen_px >= 3:
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    _n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    limit = SMALL_COMPONENT_MM * px_per_mm
+    judged = mask
+    if bridge_px > 0:
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * bridge_px + 1, 2 * bridge_px + 1))
+        judged = cv2.dilate(mask, disc)
+    _n, labels, stats, _ = cv2.connectedComponentsWithStats(judged, connectivity=8)
+    limit = SMALL_COMPONENT_MM * px_per_mm + 2 * bridge_px
     keep = (stats[:, cv2.CC_STAT_WIDTH] >= limit) | (stats[:, cv2.CC_STAT_HEIGHT] >= limit)
     keep[0] = False
-    return keep[labels]
+    return keep[labels] & mask.astype(bool)

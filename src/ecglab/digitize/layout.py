@@ -32,6 +32,12 @@ _MIN_WIDTH_FRACTION = 0.6  # of the widest row
 ROW_SCALE_TOLERANCE = 0.06  # a row's own length may set its time scale within this of the grid's
 ROW_SCALE_AGREE = 0.005  # closer than this, the grid's scale is kept
 CAP_FRACTION = 0.25  # first sample's x = leftmost ink column + CAP_FRACTION * pen width
+#: A rejected row candidate between two rows, inked in this fraction of the rows' span, is a
+#: row the gap-free rule missed: the layout is refused rather than read with a row short.
+MISSED_ROW_COVERAGE = 0.75
+#: Rows whose traces span less than this fraction of a row's duration were found in pieces: their
+#: starts cannot be trusted.
+MIN_SPAN_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -165,7 +171,7 @@ def _longest_run(covered: np.ndarray, max_gap: int) -> tuple[int, int, float]:
     return lo, hi, float((stops[k] - starts[k] + 1) / max(hi - lo + 1, 1))
 
 
-def find_rows(trace: np.ndarray, px_per_mm: float) -> list[RowInfo]:
+def find_rows(trace: np.ndarray, px_per_mm: float, *, span_coverage: float | None = None) -> list[RowInfo]:
     """Lead rows of a trace mask: baselines with a long, nearly gap-free trace near them.
 
     Parameters
@@ -174,6 +180,10 @@ def find_rows(trace: np.ndarray, px_per_mm: float) -> list[RowInfo]:
         ``[H, W]`` bool trace mask of the de-rotated page.
     px_per_mm
         Vertical grid scale.
+    span_coverage
+        Also take a candidate whose band has ink in at least this fraction of the columns spanned
+        by the widest row, however broken its trace (a thin pen photographed at low resolution
+        falls apart into dashes). None: only the gap-free rule.
 
     Returns
     -------
@@ -181,6 +191,15 @@ def find_rows(trace: np.ndarray, px_per_mm: float) -> list[RowInfo]:
         Top to bottom (x-extents of the ink between the halfway lines to the neighbouring rows,
         gaps up to 1 mm bridged).
     """
+    rows, _missed = _rows_and_missed(trace, px_per_mm, span_coverage)
+    return rows
+
+
+def _rows_and_missed(
+    trace: np.ndarray, px_per_mm: float, span_coverage: float | None
+) -> tuple[list[RowInfo], list[RowInfo]]:
+    """Rows by :func:`find_rows`, and the rejected candidates lying between two of them whose band
+    has ink over :data:`MISSED_ROW_COVERAGE` of the rows' span (a row the gap-free rule missed)."""
     h, _w = trace.shape
     raw = trace.sum(axis=1).astype(np.float64)
     # Heavily smoothed, each row's ink is one bump wherever its waves go; the lightly smoothed
@@ -188,7 +207,7 @@ def find_rows(trace: np.ndarray, px_per_mm: float) -> list[RowInfo]:
     coarse = scipy.ndimage.gaussian_filter1d(raw, 2.0 * px_per_mm)
     fine = scipy.ndimage.gaussian_filter1d(raw, 0.4 * px_per_mm)
     if coarse.max() <= 0:
-        return []
+        return [], []
     peaks, _ = scipy.signal.find_peaks(
         coarse, distance=max(int(8 * px_per_mm), 1), prominence=0.1 * coarse.max()
     )
@@ -198,14 +217,30 @@ def find_rows(trace: np.ndarray, px_per_mm: float) -> list[RowInfo]:
     mids = (peaks[1:] + peaks[:-1]) / 2
     tops = np.concatenate(([peaks[0] - (mids[0] - peaks[0] if mids.size else half)], mids))
     bottoms = np.concatenate((mids, [peaks[-1] + (peaks[-1] - mids[-1] if mids.size else half)]))
-    cands = []
+    cands, inked = [], []
     for y, top, bottom in zip(peaks, tops, bottoms, strict=True):
         covered = trace[max(int(top), 0) : int(bottom) + 1].any(axis=0)
         lo, hi, cov = _longest_run(covered, max_gap=int(px_per_mm))
         cands.append(RowInfo(float(y), lo, hi, cov))
-    widest = max(c.x_hi - c.x_lo for c in cands)
-    rows = [
-        c for c in cands if c.coverage >= _MIN_COVERAGE and c.x_hi - c.x_lo >= _MIN_WIDTH_FRACTION * widest
+        inked.append(covered)
+    wide = max(cands, key=lambda c: c.x_hi - c.x_lo)
+    widest = wide.x_hi - wide.x_lo
+    span = slice(int(wide.x_lo), int(wide.x_hi) + 1)
+    spread = [float(c[span].mean()) for c in inked]
+    strict = [c.coverage >= _MIN_COVERAGE and c.x_hi - c.x_lo >= _MIN_WIDTH_FRACTION * widest for c in cands]
+    lenient = [
+        ok or (span_coverage is not None and f >= span_coverage) for ok, f in zip(strict, spread, strict=True)
+    ]
+    for c, ok, was, covered in zip(cands, lenient, strict, inked, strict=True):
+        if ok and not was:  # a broken row: its ink's first and last columns within the rows' span
+            cols = np.flatnonzero(covered[span]) + span.start
+            c.x_lo, c.x_hi, c.coverage = int(cols[0]), int(cols[-1]), float(covered[span].mean())
+    rows = [c for c, ok in zip(cands, lenient, strict=True) if ok]
+    taken = [i for i, ok in enumerate(lenient) if ok]
+    missed = [
+        cands[i]
+        for i in range(len(cands))
+        if not lenient[i] and taken and taken[0] < i < taken[-1] and spread[i] >= MISSED_ROW_COVERAGE
     ]
     for r in rows:
         y0 = int(r.baseline_y)
@@ -214,14 +249,17 @@ def find_rows(trace: np.ndarray, px_per_mm: float) -> list[RowInfo]:
         a, b, c = fine[y - 1 : y + 2]
         denom = a - 2 * b + c
         r.baseline_y = y + 0.5 * (a - c) / denom if denom < 0 else float(y)  # sub-pixel parabola
-    return rows
+    return rows, missed
 
 
-def row_extent(trace: np.ndarray, y_lo: int, y_hi: int, px_per_mm: float) -> tuple[int, int]:
+def row_extent(
+    trace: np.ndarray, y_lo: int, y_hi: int, px_per_mm: float, *, gap_mm: float | None = None
+) -> tuple[int, int]:
     """x-extent of a row's trace: the longest stretch of columns with ink in the row's band, gaps of
-    at most 0.5 mm bridged (so the calibration pulse, 1 mm before the trace, stays out)."""
+    at most ``gap_mm`` bridged (default 0.5 mm, so the calibration pulse, 1 mm before the trace,
+    stays out; a joined pulse is found by :func:`pulse_end`)."""
     covered = trace[y_lo:y_hi].any(axis=0)
-    lo, hi, _ = _longest_run(covered, max_gap=int(0.5 * px_per_mm))
+    lo, hi, _ = _longest_run(covered, max_gap=int((0.5 if gap_mm is None else gap_mm) * px_per_mm))
     return lo, hi
 
 
@@ -233,6 +271,8 @@ def detect_layout(
     duration_s: float = 10.0,
     speed_mm_per_s: float = 25.0,
     gain_mm_per_mv: float = 10.0,
+    span_coverage: float | None = None,
+    gap_mm: float | None = None,
 ) -> PageLayout:
     """Find the rows, decide the layout and place every lead's panel.
 
@@ -246,6 +286,8 @@ def detect_layout(
         ``auto`` or one of :data:`SUPPORTED_LAYOUTS`.
     duration_s, speed_mm_per_s, gain_mm_per_mv
         What a full row shows and how it was printed.
+    span_coverage, gap_mm
+        See :func:`find_rows` and :func:`row_extent` (for a faint, broken trace).
 
     Returns
     -------
@@ -254,7 +296,8 @@ def detect_layout(
     Raises
     ------
     LayoutError
-        No trace row, a row count no known layout has, or fewer rows than the requested layout.
+        No trace row, a row count no known layout has, fewer rows than the requested layout, or a
+        broken trace between two rows that was not taken as a row.
     """
     if layout != "auto" and layout not in SUPPORTED_LAYOUTS:
         raise LayoutError(f"unknown layout {layout!r} (choose auto or one of {', '.join(SUPPORTED_LAYOUTS)})")
@@ -263,9 +306,14 @@ def detect_layout(
     frac = trace.mean()
     if frac > 0.25:
         raise LayoutError(f"{100 * frac:.0f} % of the pixels are dark: not an ECG page on light paper")
-    rows = find_rows(trace, ppm_y)
+    rows, missed = _rows_and_missed(trace, ppm_y, span_coverage)
     if not rows:
         raise LayoutError("no ECG trace rows found on the page")
+    if missed:
+        raise LayoutError(
+            f"a broken trace at y={missed[0].baseline_y:.0f} px between rows was not taken as a row "
+            "(the page's trace is too faint or fragmented to place the rows)"
+        )
     notes: list[str] = []
     if layout == "auto":
         if len(rows) not in LAYOUTS_BY_ROWS:
@@ -303,7 +351,7 @@ def detect_layout(
     for i, r in enumerate(rows):
         y_lo, y_hi = page.row_band(i, h)
         r.x_lo, r.x_hi = row_extent(
-            trace, max(y_lo, int(r.baseline_y - 0.45 * (r.baseline_y - y_lo))), y_hi, ppm_x
+            trace, max(y_lo, int(r.baseline_y - 0.45 * (r.baseline_y - y_lo))), y_hi, ppm_x, gap_mm=gap_mm
         )
         edge = pulse_end(trace, y_lo, y_hi, r.x_lo, ppm_x, ppm_y * gain_mm_per_mv, pen)
         if edge is not None:  # a calibration pulse joined to the trace: the trace starts after it
@@ -318,6 +366,11 @@ def detect_layout(
     half_pen = CAP_FRACTION * pen if np.isfinite(pen) else 0.0
     page.x_start = float(np.median(starts)) + half_pen
     extent_s = (float(np.median(stops)) - half_pen - page.x_start) / px_per_s
+    if extent_s < MIN_SPAN_FRACTION * duration_s:
+        raise LayoutError(
+            f"the rows' traces span {extent_s:.2f} s of the {duration_s:g} s a row shows "
+            "(a broken or faint trace; or pass --duration)"
+        )
     if abs(extent_s - duration_s) > 0.05 * duration_s:
         notes.append(f"rows span {extent_s:.2f} s, expected {duration_s:g} s (check paper speed / duration)")
     own_rows = 0
@@ -356,7 +409,7 @@ def pulse_end(
     """
     span = int(10 * px_per_mm)
     band = trace[y_lo:y_hi, x_lo : x_lo + span]
-    if band.shape[1] < span // 2:
+    if span < 4 or band.shape[1] < span // 2:  # a scale too small to show a pulse
         return None
     has = band.any(axis=0)
     top = np.where(has, np.argmax(band, axis=0), band.shape[0])

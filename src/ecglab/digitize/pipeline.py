@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 
 from ecglab.digitize.deskew import rectify
-from ecglab.digitize.errors import GridError
+from ecglab.digitize.errors import GridError, LayoutError
 from ecglab.digitize.extract import PanelTrace, extract_traces
 from ecglab.digitize.grid import GridInfo, detect_grid
 from ecglab.digitize.image import (
     as_rgb,
     clean_trace,
+    faint_ink_mask,
     fragmented,
     grid_strength,
     ink_mask,
@@ -31,6 +32,16 @@ from ecglab.digitize.image import (
 from ecglab.digitize.layout import PageLayout, detect_layout, find_rows, pen_width, row_extent
 from ecglab.io.leads import STANDARD_12
 from ecglab.io.recording import Recording
+
+#: Dashes of a faint trace closer than this (mm) count as one stroke when the layout is retried.
+BRIDGE_MM = 0.25
+#: ... and a band inked over this fraction of the widest row's span counts as a row however broken.
+SPAN_COVERAGE = 0.75
+#: ... and a row's ends are those of its ink with gaps up to this (mm) bridged: the pen lifts
+#: between panels, and a faint steep stroke may be lost.
+FAINT_GAP_MM = 2.5
+#: Without a grid the scale comes from the rows' length, which must cross this much of the image.
+MIN_ROW_WIDTH_FRACTION = 0.4
 
 # Limb leads as combinations of (I, II): Einthoven's and Goldberger's relations.
 _LIMB = ("I", "II", "III", "aVR", "aVL", "aVF")
@@ -183,31 +194,29 @@ def digitize_image(
             transform = np.eye(3)
         lap("rectify")
         norm = normalise(rgb)
-        trace = trace_mask(norm)
-        grid = detect_grid(rgb, strength=grid_strength(norm, trace))
+        grid = detect_grid(rgb, strength=grid_strength(norm, trace_mask(norm)))
         notes = list(grid.notes)
         if grid.found and grid.px_per_mm_x * duration_s * speed_mm_per_s > 1.05 * rgb.shape[1]:
             notes.append(
                 f"grid scale {grid.px_per_mm_x:.2f} px/mm would not fit a {duration_s:g} s row: ignored"
             )
             grid.confidence = 0.0
-        if not grid.found:
-            grid = _grid_from_trace(trace, grid, duration_s, speed_mm_per_s, where)
-            notes.append(f"no usable grid: scale {grid.px_per_mm_x:.3f} px/mm taken from the row length")
-        if fragmented(trace, grid.px_per_mm):  # a blurred thin trace: add its faint flanks
-            trace = ink_mask(norm)
-            notes.append("faint trace: hysteresis threshold used")
-        trace = clean_trace(trace, grid.px_per_mm, pen_width(trace))
-        lap("grid")
-        page = detect_layout(
-            trace,
-            grid,
-            layout,
-            duration_s=duration_s,
-            speed_mm_per_s=speed_mm_per_s,
-            gain_mm_per_mv=gain_mm_per_mv,
-        )
-        notes += page.notes
+        printed = {
+            "duration_s": duration_s,
+            "speed_mm_per_s": speed_mm_per_s,
+            "gain_mm_per_mv": gain_mm_per_mv,
+        }
+        try:
+            trace, grid, page, found = _read_layout(norm, grid, layout, printed, where, faint=False)
+        except (LayoutError, GridError) as first:
+            # A thin pen photographed at low resolution: the steep strokes are lost and the rows
+            # fall apart into pieces. Read the faint ink against the grid's own darkness instead.
+            try:
+                trace, grid, page, found = _read_layout(norm, grid, layout, printed, where, faint=True)
+            except (LayoutError, GridError):
+                raise first from None
+            found.append("rows found on the faint-ink mask (thin trace broken into dashes)")
+        notes += found + page.notes
         lap("layout")
         if model is None:
             traces = extract_traces(trace, page, fs=fs, method=method, baseline=baseline)
@@ -262,13 +271,46 @@ def digitize_image(
     )
 
 
+def _read_layout(
+    norm: np.ndarray, grid: GridInfo, layout: str, printed: dict[str, float], where: str, *, faint: bool
+) -> tuple[np.ndarray, GridInfo, PageLayout, list[str]]:
+    """Trace mask, grid scale (from the rows' length where the page shows no grid) and layout.
+
+    ``faint``: the faint-ink mask (:func:`~ecglab.digitize.image.faint_ink_mask`) with dashes
+    bridged, rows taken by their ink's spread and their ends with wider gaps bridged, for a thin
+    trace that the plain mask breaks into pieces.
+    """
+    notes: list[str] = []
+    trace = faint_ink_mask(norm) if faint else trace_mask(norm)
+    span = SPAN_COVERAGE if faint else None
+    gap_mm = FAINT_GAP_MM if faint else None
+    if not grid.found:
+        grid = _grid_from_trace(
+            trace, grid, printed["duration_s"], printed["speed_mm_per_s"], where, span_coverage=span
+        )
+        notes.append(f"no usable grid: scale {grid.px_per_mm_x:.3f} px/mm taken from the row length")
+    if not faint and fragmented(trace, grid.px_per_mm):  # a blurred thin trace: add its faint flanks
+        trace = ink_mask(norm)
+        notes.append("faint trace: hysteresis threshold used")
+    bridge = max(round(BRIDGE_MM * grid.px_per_mm), 1) if faint else 0
+    trace = clean_trace(trace, grid.px_per_mm, pen_width(trace), bridge_px=bridge)
+    page = detect_layout(trace, grid, layout, span_coverage=span, gap_mm=gap_mm, **printed)
+    return trace, grid, page, notes
+
+
 def _grid_from_trace(
-    trace: np.ndarray, grid: GridInfo, duration_s: float, speed: float, where: str
+    trace: np.ndarray,
+    grid: GridInfo,
+    duration_s: float,
+    speed: float,
+    where: str,
+    *,
+    span_coverage: float | None = None,
 ) -> GridInfo:
     """Scale from the rows' length (``duration_s`` at ``speed``) when the page shows no grid."""
     _h, w = trace.shape
     guess = w / 297.0  # an A4 landscape page filling the image, for the row search only
-    rows = find_rows(trace, guess)
+    rows = find_rows(trace, guess, span_coverage=span_coverage)
     if not rows:
         raise GridError(f"{where}: no ECG paper grid and no trace rows found")
     pitch = float(np.median(np.diff([r.baseline_y for r in rows]))) if len(rows) > 1 else 20 * guess
@@ -276,10 +318,16 @@ def _grid_from_trace(
     lengths = []
     for r in rows:
         lo, hi = row_extent(
-            trace, max(int(r.baseline_y - pitch / 2), 0), int(r.baseline_y + pitch / 2), guess
+            trace,
+            max(int(r.baseline_y - pitch / 2), 0),
+            int(r.baseline_y + pitch / 2),
+            guess,
+            gap_mm=FAINT_GAP_MM if span_coverage is not None else None,
         )
         lengths.append(hi - lo)
     length = float(np.median(lengths))
+    if length < MIN_ROW_WIDTH_FRACTION * w:  # every supported layout's rows cross most of the page
+        raise GridError(f"{where}: no ECG paper grid, and the rows' trace is too broken to measure")
     ppm = length / (duration_s * speed)
     return GridInfo(ppm, ppm, grid.confidence, "trace", [*grid.notes, "scale from the row length"])
 
