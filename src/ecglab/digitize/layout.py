@@ -2,7 +2,10 @@
 
 Rows: the trace mask's horizontal projection peaks at each row's isoelectric line. A peak is a
 lead row when a long stretch of the page (at least 60 % of the widest one) has trace pixels
-near it in nearly every column; text lines (header, labels) are short or full of gaps.
+near it in nearly every column; text lines (header, labels) are short or full of gaps. For a faint,
+broken trace (``span_coverage``) a band inked over most of the widest row's span is a row too. A
+layout is refused when a broken trace lies between two rows or the rows span under half a row's
+duration: read further, it would be misplaced.
 
 Layout: the row count decides (3 → ``3x4``, 4 → ``3x4+1``, 6 → ``3x4+3`` or ``6x2``,
 12 → ``12x1``). Six rows are told apart by the rhythm strips: in ``3x4+3`` the second row starts
