@@ -230,11 +230,14 @@ def _rows_and_missed(
     widest = wide.x_hi - wide.x_lo
     span = slice(int(wide.x_lo), int(wide.x_hi) + 1)
     spread = [float(c[span].mean()) for c in inked]
-    strict = [c.coverage >= _MIN_COVERAGE and c.x_hi - c.x_lo >= _MIN_WIDTH_FRACTION * widest for c in cands]
-    lenient = [
-        ok or (span_coverage is not None and f >= span_coverage) for ok, f in zip(strict, spread, strict=True)
+    gap_free = [
+        c.coverage >= _MIN_COVERAGE and c.x_hi - c.x_lo >= _MIN_WIDTH_FRACTION * widest for c in cands
     ]
-    for c, ok, was, covered in zip(cands, lenient, strict, inked, strict=True):
+    lenient = [
+        ok or (span_coverage is not None and f >= span_coverage)
+        for ok, f in zip(gap_free, spread, strict=True)
+    ]
+    for c, ok, was, covered in zip(cands, lenient, gap_free, inked, strict=True):
         if ok and not was:  # a broken row: its ink's first and last columns within the rows' span
             cols = np.flatnonzero(covered[span]) + span.start
             c.x_lo, c.x_hi, c.coverage = int(cols[0]), int(cols[-1]), float(covered[span].mean())

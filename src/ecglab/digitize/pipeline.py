@@ -194,7 +194,8 @@ def digitize_image(
             transform = np.eye(3)
         lap("rectify")
         norm = normalise(rgb)
-        grid = detect_grid(rgb, strength=grid_strength(norm, trace_mask(norm)))
+        plain = trace_mask(norm)
+        grid = detect_grid(rgb, strength=grid_strength(norm, plain))
         notes = list(grid.notes)
         if grid.found and grid.px_per_mm_x * duration_s * speed_mm_per_s > 1.05 * rgb.shape[1]:
             notes.append(
@@ -207,12 +208,12 @@ def digitize_image(
             "gain_mm_per_mv": gain_mm_per_mv,
         }
         try:
-            trace, grid, page, found = _read_layout(norm, grid, layout, printed, where, faint=False)
+            trace, grid, page, found = _read_layout(norm, plain, grid, layout, printed, where, faint=False)
         except (LayoutError, GridError) as first:
             # A thin pen photographed at low resolution: the steep strokes are lost and the rows
             # fall apart into pieces. Read the faint ink against the grid's own darkness instead.
             try:
-                trace, grid, page, found = _read_layout(norm, grid, layout, printed, where, faint=True)
+                trace, grid, page, found = _read_layout(norm, plain, grid, layout, printed, where, faint=True)
             except (LayoutError, GridError):
                 raise first from None
             found.append("rows found on the faint-ink mask (thin trace broken into dashes)")
@@ -272,16 +273,24 @@ def digitize_image(
 
 
 def _read_layout(
-    norm: np.ndarray, grid: GridInfo, layout: str, printed: dict[str, float], where: str, *, faint: bool
+    norm: np.ndarray,
+    plain: np.ndarray,
+    grid: GridInfo,
+    layout: str,
+    printed: dict[str, float],
+    where: str,
+    *,
+    faint: bool,
 ) -> tuple[np.ndarray, GridInfo, PageLayout, list[str]]:
     """Trace mask, grid scale (from the rows' length where the page shows no grid) and layout.
 
-    ``faint``: the faint-ink mask (:func:`~ecglab.digitize.image.faint_ink_mask`) with dashes
+    ``plain`` is :func:`~ecglab.digitize.image.trace_mask` of ``norm``, read unless ``faint``:
+    the faint-ink mask (:func:`~ecglab.digitize.image.faint_ink_mask`) with dashes
     bridged, rows taken by their ink's spread and their ends with wider gaps bridged, for a thin
     trace that the plain mask breaks into pieces.
     """
     notes: list[str] = []
-    trace = faint_ink_mask(norm) if faint else trace_mask(norm)
+    trace = faint_ink_mask(norm) if faint else plain
     span = SPAN_COVERAGE if faint else None
     gap_mm = FAINT_GAP_MM if faint else None
     if not grid.found:
