@@ -3,8 +3,10 @@
 These 26 images (phone photos and screenshots of real printouts, shipped with ecg-image-kit) have no
 truth signals, so no SNR can be computed. What can be checked is the layout stage every method
 shares: is the page read at all, with which layout, by which mask (the plain trace mask, or the
-faint-ink mask with dashes bridged for a thin pen photographed at about 4 px/mm), and in how many
-seconds. Each image's overlay PNG is written so that the reading can be looked at.
+faint-ink mask with dashes bridged for a thin pen photographed at about 4 px/mm), in how many
+seconds, which leads the rhythm strips were read as (how many matched a panel above; the others
+keep the layout's default) and in how many rows a calibration pulse joined to the trace was
+skipped. Each image's overlay PNG is written so that the reading can be looked at.
 
 ``EXPECTED`` holds the layout of each page **as read by eye** from the image (rows of leads and
 rhythm strips); ``?`` where the page is cropped so that it cannot be told. A layout that matches
@@ -73,10 +75,20 @@ def main() -> None:
         try:
             result = digitize_image(path, model=model)
         except Exception as exc:  # every failure is listed, none stops the run
-            row.update(layout=None, mask=None, error=str(exc).replace(f"{path}: ", ""))
+            row.update(layout=None, mask=None, error=str(exc).replace(f"{path}: ", ""), rhythm=None)
         else:
             faint = any(FAINT_NOTE in n for n in result.notes)
-            row.update(layout=result.layout.name, mask="faint" if faint else "plain", error=None)
+            strips = [p.lead for p in result.layout.panels if p.rhythm]
+            read = next((n for n in result.notes if n.startswith("rhythm strip(s) read as")), "")
+            pulses = next((n for n in result.notes if n.startswith("calibration pulse joined")), "")
+            row.update(
+                layout=result.layout.name,
+                mask="faint" if faint else "plain",
+                error=None,
+                rhythm=" ".join(strips),
+                rhythm_read=read.count("(row "),
+                pulses_skipped=int(pulses.split(" in ")[1].split()[0]) if pulses else 0,
+            )
             picture = draw_overlay(load_image(path), result)
             cv2.imwrite(str(args.out / f"{path.stem}.overlay.png"), picture[:, :, ::-1])
         row["seconds"] = round(time.perf_counter() - clock, 2)
@@ -111,14 +123,22 @@ def main() -> None:
 
 def _print(rows: list[dict]) -> None:
     table = Table(title="ecg_image_kit_real: layout stage")
-    for col in ("image", "expected", "layout", "mask", "s", "error"):
+    for col in ("image", "expected", "layout", "rhythm", "mask", "s", "error"):
         table.add_column(col)
     for r in rows:
         table.add_row(
-            r["image"], r["expected"], str(r["layout"] or "-"), str(r["mask"] or "-"), f"{r['seconds']:.2f}",
-            (r["error"] or "")[:70],
+            r["image"], r["expected"], str(r["layout"] or "-"), _rhythm(r), str(r["mask"] or "-"),
+            f"{r['seconds']:.2f}",
+            (r["error"] or "")[:40],
         )  # fmt: skip
     Console().print(table)
+
+
+def _rhythm(row: dict) -> str:
+    """Rhythm strip leads and how many of them were read from the page (the rest are defaults)."""
+    if not row.get("rhythm"):
+        return "-"
+    return f"{row['rhythm']} ({row['rhythm_read']} read)"
 
 
 if __name__ == "__main__":

@@ -221,6 +221,12 @@ def test_bad_inputs_give_one_clear_error_each(tmp_path):
     with pytest.raises(DigitizeError, match=r"noise\.png: .*(dark|grid|rows)"):
         digitize_image(noise)
 
+    # The renderer's own label image (values 0..4, nearly black): passed by a careless glob.
+    labels = tmp_path / "page.mask.png"
+    cv2.imwrite(str(labels), np.random.default_rng(1).integers(0, 5, (800, 1100), dtype=np.uint8))
+    with pytest.raises(DigitizeError, match=r"page\.mask\.png: no"):
+        digitize_image(labels)
+
     tiny = tmp_path / "tiny.png"
     cv2.imwrite(str(tiny), np.full((120, 150, 3), 255, np.uint8))
     with pytest.raises(ImageError, match=r"tiny.png: image is 150x120 px, too small"):

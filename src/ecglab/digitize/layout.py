@@ -8,8 +8,8 @@ layout is refused when a broken trace lies between two rows or the rows span und
 duration: read further, it would be misplaced.
 
 Layout: the row count decides (3 → ``3x4``, 4 → ``3x4+1``, 6 → ``3x4+3`` or ``6x2``,
-12 → ``12x1``). Six rows are told apart by the rhythm strips: in ``3x4+3`` the second row starts
-with lead II, which the fourth row (rhythm II) repeats over the same 2.5 s.
+12 → ``12x1``). A rhythm strip's lead is the panel it repeats (:mod:`ecglab.digitize.rhythm`),
+which also tells the six-row layouts apart: only in ``3x4+3`` do rows 4-6 repeat panels above.
 
 Time: every row of the supported layouts spans the whole page duration, the columns being
 consecutive in time, so ``t = 0`` is where the rows' traces start (after the calibration pulse).
@@ -25,11 +25,14 @@ import scipy.signal
 
 from ecglab.digitize.errors import LayoutError
 from ecglab.digitize.grid import GridInfo
+from ecglab.digitize.rhythm import match_rhythm_rows, name_rhythm_strips
 from ecglab.synth.layouts import layout_spec
 
 #: Layouts the classical digitizer recognises, by number of rows.
 LAYOUTS_BY_ROWS: dict[int, tuple[str, ...]] = {3: ("3x4",), 4: ("3x4+1",), 6: ("3x4+3", "6x2"), 12: ("12x1",)}
 SUPPORTED_LAYOUTS: tuple[str, ...] = ("3x4", "3x4+1", "3x4+3", "6x2", "12x1")
+#: Layouts with rhythm strips under a 3x4 grid, whose leads are read from the page.
+RHYTHM_LAYOUTS: tuple[str, ...] = ("3x4+1", "3x4+3")
 _MIN_COVERAGE = 0.6  # fraction of a row's columns holding trace pixels near its baseline
 _MIN_WIDTH_FRACTION = 0.6  # of the widest row
 ROW_SCALE_TOLERANCE = 0.06  # a row's own length may set its time scale within this of the grid's
@@ -214,6 +217,8 @@ def _rows_and_missed(
     peaks, _ = scipy.signal.find_peaks(
         coarse, distance=max(int(8 * px_per_mm), 1), prominence=0.1 * coarse.max()
     )
+    if peaks.size == 0:  # ink spread evenly down the page: no row stands out
+        return [], []
     half = max(round(5 * px_per_mm), 1)
     # Each candidate's band reaches halfway to its neighbours: a row's ink stays in it however far
     # its baseline wanders, and nearly every column between its ends holds some.
@@ -359,7 +364,7 @@ def detect_layout(
         r.x_lo, r.x_hi = row_extent(
             trace, max(y_lo, int(r.baseline_y - 0.45 * (r.baseline_y - y_lo))), y_hi, ppm_x, gap_mm=gap_mm
         )
-        edge = pulse_end(trace, y_lo, y_hi, r.x_lo, ppm_x, ppm_y * gain_mm_per_mv, pen)
+        edge = pulse_end(trace, r.baseline_y, r.x_lo, ppm_x, ppm_y * gain_mm_per_mv, pen)
         if edge is not None:  # a calibration pulse joined to the trace: the trace starts after it
             r.x_lo = edge  # type: ignore[assignment]  # sub-pixel
             pulses += 1
@@ -395,9 +400,14 @@ def detect_layout(
         notes.append(
             f"{len(rows) - own_rows} row(s) timed with the page scale (their ends disagree with the grid)"
         )
-    if len(names) > 1:
-        page.name = _six_row_layout(trace, page)
+    if page.name in RHYTHM_LAYOUTS or len(names) > 1:
+        matches = match_rhythm_rows(trace, page, list(range(3, len(rows))))
+        if len(names) > 1:  # six rows: only in 3x4+3 do rows 4-6 repeat panels of rows 1-3
+            page.name = "3x4+3" if any(m.lead for m in matches) else "6x2"
     page.panels = place_panels(page)
+    if page.name in RHYTHM_LAYOUTS:
+        page.panels, named = name_rhythm_strips(page.panels, matches)
+        notes += named
     pulse = calibration_pulse_height(trace, page)
     if pulse is not None:
         notes.append(f"calibration pulse: {pulse / gain_mm_per_mv:.3f} px/mm (grid {ppm_y:.3f})")
@@ -405,59 +415,93 @@ def detect_layout(
 
 
 def pulse_end(
-    trace: np.ndarray, y_lo: int, y_hi: int, x_lo: int, px_per_mm: float, px_per_mv: float, pen: float
+    trace: np.ndarray,
+    baseline_y: float,
+    x_lo: int,
+    px_per_mm: float,
+    px_per_mv: float,
+    pen: float,
 ) -> float | None:
     """First trace column after a calibration pulse drawn joined to the trace, or None if there is none.
 
-    The pulse is a flat top 3-7 mm long, about 1 mV above the ink on either side of it, starting
-    within 2 mm of the row's first ink column. Some generators (ecg-image-kit) start the trace at
-    the pulse's falling edge; others leave a little baseline and a gap, which are skipped too.
+    The pulse is a hollow rectangle standing on the row's 0 mV line: a rising edge within 3 mm of
+    the row's first ink, a falling edge 1.5-8 mm later, a flat top 0.7-1.3 mV above the baseline.
+    The edges are found as columns inked over the middle half of the pulse's height, a pen's width
+    of wobble allowed, so a faint edge broken into dashes still counts. Some generators
+    (ecg-image-kit) start the trace at the pulse's falling edge; others leave a little baseline and
+    a gap, which are skipped too.
     """
-    span = int(10 * px_per_mm)
-    band = trace[y_lo:y_hi, x_lo : x_lo + span]
-    if span < 4 or band.shape[1] < span // 2:  # a scale too small to show a pulse
-        return None
-    has = band.any(axis=0)
-    top = np.where(has, np.argmax(band, axis=0), band.shape[0])
-    tol = max(0.5 * px_per_mm, 1.5)
-    lead_in = int(2 * px_per_mm)  # the pulse rises within 2 mm of the row's first ink
-    peak = int(top[:lead_in].min())
-    flat = np.flatnonzero(np.abs(top[:lead_in] - peak) <= tol)
-    if flat.size == 0:
-        return None
-    run_end = int(flat[0])
-    while run_end + 1 < top.size and abs(top[run_end + 1] - peak) <= tol:
-        run_end += 1
-    length = (run_end - flat[0]) / px_per_mm
-    if not 3.0 <= length <= 7.0:
-        return None
-    # Height: from the top to the bottom-most ink just before the rise (the 0 mV line).
-    first = band[:, : max(int(flat[0]), 1)]
-    rows = np.flatnonzero(first.any(axis=1))
-    base = rows.max() if rows.size else np.flatnonzero(band[:, flat[0]]).max()
-    height = base - peak - (pen if np.isfinite(pen) else 0)
-    if not 0.7 * px_per_mv <= height <= 1.3 * px_per_mv:
-        return None
-    # The falling edge: the last group of columns inked from the top down to the 0 mV line
-    # (the trace's first sample may rise above the pulse's top and end the flat run early).
-    lo_c, hi_c = int(flat[0] + 3 * px_per_mm), min(int(flat[0] + 7.5 * px_per_mm), band.shape[1])
-    inner = band[peak + int(np.ceil(pen)) + 1 : max(base - int(np.ceil(pen)), peak + int(np.ceil(pen)) + 2)]
-    full = np.flatnonzero(inner[:, lo_c:hi_c].mean(axis=0) >= 0.9) + lo_c
-    if full.size == 0:
-        return None
-    breaks = np.flatnonzero(np.diff(full) > 1)
-    group = full[breaks[-1] + 1 :] if breaks.size else full
-    edge = float(group.mean())
+    _h, w = trace.shape
     pen_px = float(pen) if np.isfinite(pen) else 1.0
-    # A baseline tail and a gap after the falling edge (within 2.5 mm) are not trace either.
-    after = has[int(edge + pen_px) + 1 : int(edge + 2.5 * px_per_mm)]
-    gap = np.flatnonzero(~after)
+    x0, x1 = int(x_lo), min(int(x_lo + 12 * px_per_mm), w)
+    top_y, mid_lo, mid_hi = (round(baseline_y - f * px_per_mv) for f in (1.4, 0.75, 0.25))
+    if px_per_mm < 1.0 or x1 - x0 < 6 * px_per_mm or top_y < 0 or mid_hi - mid_lo < 4:
+        return None  # a scale too small to show a pulse, or no room above the row
+    # An edge's ink may wander by half the pen, and by a 6 degree tilt on a photographed page that is
+    # not perfectly rectified: an edge is inked within that window over 60 % of the middle half,
+    # and its own columns (half a pen either side) over some of it, so that a narrow pulse's two
+    # edges stay apart.
+    k = max(1, round(pen_px / 2))
+    tilt = round(0.05 * (mid_hi - mid_lo))
+    mid = trace[mid_lo : mid_hi + 1, x0:x1]
+    near = scipy.ndimage.maximum_filter1d(mid, size=2 * k + 1, axis=1).mean(axis=0)
+    wide = scipy.ndimage.maximum_filter1d(mid, size=2 * (k + tilt) + 1, axis=1).mean(axis=0)
+    vertical = np.flatnonzero((wide >= 0.6) & (near >= 0.3))
+    if vertical.size == 0:
+        return None
+    breaks = np.flatnonzero(np.diff(vertical) > 1)
+    groups = np.split(vertical, breaks + 1)
+    rise = float(groups[0].mean())
+    if groups[0][0] > 3 * px_per_mm:
+        return None
+    box = trace[top_y : int(baseline_y), x0:x1]
+    tol = max(0.5 * px_per_mm, 1.5)
+    for fall_cols in groups[1:]:
+        fall = float(fall_cols.mean())
+        if fall - rise > 8 * px_per_mm:
+            break
+        if fall - rise < 1.5 * px_per_mm:
+            continue
+        inner = box[:, int(rise) + 2 * k + 1 : int(fall) - 2 * k]
+        if inner.shape[1] < 3:
+            continue
+        has = inner.any(axis=0)
+        tops = np.argmax(inner, axis=0)[has]
+        if has.mean() < 0.6:
+            continue
+        level = float(np.median(tops))
+        height = baseline_y - (top_y + level + pen_px / 2)
+        flat = np.mean(np.abs(tops - level) <= tol) * has.mean()
+        hollow = trace[mid_lo : mid_hi + 1, x0 + int(rise) + 2 * k + 1 : x0 + int(fall) - 2 * k].mean()
+        if flat >= 0.6 and hollow < 0.2 and 0.7 * px_per_mv <= height <= 1.3 * px_per_mv:
+            return _after_falling_edge(trace, baseline_y, x0, fall, px_per_mm, px_per_mv, pen_px)
+    return None
+
+
+def _after_falling_edge(
+    trace: np.ndarray,
+    baseline_y: float,
+    x0: int,
+    fall: float,
+    px_per_mm: float,
+    px_per_mv: float,
+    pen_px: float,
+) -> float:
+    """Image x where the trace starts after a pulse's falling edge at ``x0 + fall``.
+
+    A baseline tail and a gap after the edge (within 2.5 mm) are not trace either; with no gap the
+    trace starts on the edge itself: its centre, less the cap the caller adds back.
+    """
+    y_lo = max(int(baseline_y - 1.5 * px_per_mv), 0)
+    y_hi = int(baseline_y + 1.0 * px_per_mv) + 1
+    has = trace[y_lo:y_hi, x0:].any(axis=0)
+    start = int(fall + pen_px) + 1
+    gap = np.flatnonzero(~has[start : int(fall + 2.5 * px_per_mm)])
     if gap.size:
-        rest = np.flatnonzero(has[int(edge + pen_px) + 1 + gap[-1] :])
+        rest = np.flatnonzero(has[start + gap[-1] :])
         if rest.size:
-            return float(x_lo + int(edge + pen_px) + 1 + gap[-1] + rest[0])
-    # The trace starts on the falling edge: its centre, less the cap the caller adds back.
-    return float(x_lo + edge - CAP_FRACTION * pen_px)
+            return float(x0 + start + gap[-1] + rest[0])
+    return float(x0 + fall - CAP_FRACTION * pen_px)
 
 
 def place_panels(page: PageLayout) -> list[PanelBox]:
@@ -480,24 +524,6 @@ def place_panels(page: PageLayout) -> list[PanelBox]:
         )
         for p in spec.panels
     ]
-
-
-def _six_row_layout(trace: np.ndarray, page: PageLayout) -> str:
-    """``3x4+3`` when row 4 (rhythm II) repeats row 2's first 2.5 s (lead II), else ``6x2``."""
-    from ecglab.digitize.extract import track_row
-
-    x0 = int(page.x_start)
-    x1 = int(page.x_start + page.duration_s / 4 * page.px_per_s)
-    ys = []
-    for row in (1, 3):
-        y, _ = track_row(trace, page, row, x0, x1)
-        ys.append(y - page.rows[row].baseline_y)
-    both = np.isfinite(ys[0]) & np.isfinite(ys[1])
-    if both.sum() < 10:
-        return "6x2"
-    r = np.corrcoef(ys[0][both], ys[1][both])[0, 1]
-    page.notes.append(f"rows 2 and 4 correlate at r={r:.2f} over the first quarter")
-    return "3x4+3" if r > 0.8 else "6x2"
 
 
 def calibration_pulse_height(trace: np.ndarray, page: PageLayout) -> float | None:

@@ -71,7 +71,12 @@ class LayoutSpec:
     leads: tuple[str, ...]
 
 
-def layout_spec(name: str, duration_s: float = 10.0, record_leads: Sequence[str] = STANDARD_12) -> LayoutSpec:
+def layout_spec(
+    name: str,
+    duration_s: float = 10.0,
+    record_leads: Sequence[str] = STANDARD_12,
+    rhythm_leads: Sequence[str] | None = None,
+) -> LayoutSpec:
     """The panels of layout ``name`` for a page showing ``duration_s`` seconds.
 
     Parameters
@@ -83,6 +88,9 @@ def layout_spec(name: str, duration_s: float = 10.0, record_leads: Sequence[str]
     record_leads
         The record's leads; only the Holter strips (``2x1``, ``1x1``) use them (their first one or
         two leads, whatever their names).
+    rhythm_leads
+        The rhythm strips' leads (``3x4+1``, ``3x4+3``) where they differ from the default (II; II,
+        V1, V5), top to bottom.
 
     Returns
     -------
@@ -104,7 +112,12 @@ def layout_spec(name: str, duration_s: float = 10.0, record_leads: Sequence[str]
         quarter = d / 4
         for r, row in enumerate(_ROWS_3X4):
             panels += [Panel(lead, r, c, c * quarter, (c + 1) * quarter) for c, lead in enumerate(row)]
-        panels += [Panel(lead, 3 + i, 0, 0.0, d, rhythm=True) for i, lead in enumerate(_RHYTHM[name])]
+        strips = tuple(rhythm_leads) if rhythm_leads is not None else _RHYTHM[name]
+        if len(strips) != len(_RHYTHM[name]) or not set(strips) <= set(STANDARD_12):
+            raise ConfigError(
+                f"layout {name}: rhythm leads {list(strips)} do not fit its {len(_RHYTHM[name])} strip(s)"
+            )
+        panels += [Panel(lead, 3 + i, 0, 0.0, d, rhythm=True) for i, lead in enumerate(strips)]
         leads = STANDARD_12
     elif name == "6x2":
         half = d / 2

@@ -420,7 +420,7 @@ def render_page(
         settings = RenderSettings()
     elif isinstance(settings, Mapping):
         settings = RenderSettings.from_dict(settings)
-    spec = layout_spec(settings.layout, settings.row_duration_s, recording.leads)
+    spec = layout_spec(settings.layout, settings.row_duration_s, recording.leads, settings.rhythm_leads)
     missing = check_layout_leads(
         spec,
         recording.leads,

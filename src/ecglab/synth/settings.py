@@ -15,12 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ecglab.errors import ConfigError
+from ecglab.io.leads import STANDARD_12
 
 #: Paper sizes in millimetres, landscape (width, height).
 PAPER_SIZES_MM: dict[str, tuple[float, float]] = {"a4": (297.0, 210.0), "letter": (279.4, 215.9)}
 
 #: Layout names understood by :func:`ecglab.synth.layouts.layout_spec`.
 LAYOUT_NAMES: tuple[str, ...] = ("3x4", "3x4+1", "3x4+3", "6x2", "12x1", "2x1", "1x1")
+#: Rhythm strips under the 3x4 grid, per layout.
+RHYTHM_STRIPS: dict[str, int] = {"3x4+1": 1, "3x4+3": 3}
 
 #: Grid colour schemes: RGB of paper, minor lines and major lines. ``bw`` prints no grid at all.
 #: Where lead names may sit relative to the baseline (see ``RenderSettings.label_position``).
@@ -59,6 +62,9 @@ class RenderSettings:
         column a quarter of the page duration, consecutive in time), ``3x4+1`` (plus a rhythm strip
         of II), ``3x4+3`` (rhythm strips II, V1, V5), ``6x2``, ``12x1``, ``2x1`` (Holter strip: the
         record's first two leads over the whole width) and ``1x1`` (the first lead).
+    rhythm_leads
+        The rhythm strips' leads of ``3x4+1`` / ``3x4+3``, top to bottom, where the printer's
+        choice differs from the default (II; II, V1, V5), e.g. ``[V1, II, V5]``.
     paper
         ``a4`` or ``letter``, always landscape.
     dpi
@@ -108,6 +114,7 @@ class RenderSettings:
     """
 
     layout: str = "3x4+1"
+    rhythm_leads: list[str] | None = None
     paper: str = "a4"
     dpi: float = 200.0
     speed_mm_per_s: float = 25.0
@@ -262,6 +269,7 @@ class RenderSettings:
         if self.duration_s is not None and not self.duration_s > 0:
             raise ConfigError(f"render.duration_s: must be > 0, got {self.duration_s:g}")
         self._check_trace_color()
+        self._check_rhythm_leads()
         width_mm, height_mm = self.paper_size_mm
         usable_w = width_mm - self.margin_left_mm - self.margin_right_mm
         usable_h = height_mm - self.margin_top_mm - self.margin_bottom_mm
@@ -274,6 +282,25 @@ class RenderSettings:
             )
         if usable_h < 20:
             raise ConfigError(f"render: margins leave only {usable_h:g} mm of paper height (need >= 20 mm)")
+
+    def _check_rhythm_leads(self) -> None:
+        leads = self.rhythm_leads
+        if leads is None:
+            return
+        strips = RHYTHM_STRIPS.get(self.layout, 0)
+        if not strips:
+            raise ConfigError(f"render.rhythm_leads: layout {self.layout} has no rhythm strip")
+        if not isinstance(leads, (list, tuple)) or len(leads) != strips:
+            raise ConfigError(
+                f"render.rhythm_leads: layout {self.layout} has {strips} rhythm strip(s), got {leads!r}"
+            )
+        for lead in leads:
+            if lead not in STANDARD_12:
+                raise ConfigError(
+                    f"render.rhythm_leads: {lead!r} is not a standard lead "
+                    f"(choose from {', '.join(STANDARD_12)})"
+                )
+        self.rhythm_leads = list(leads)
 
     def _check_trace_color(self) -> None:
         color = self.trace_color

@@ -1,0 +1,148 @@
+"""Rhythm strips named from the page, and calibration pulses joined to a row's trace.
+
+Pages come from ``ecglab.synth.render_page`` of a simulated 12-lead record; pulse masks are drawn
+here with OpenCV, thin, broken into dashes or tilted as a phone photo leaves them.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from ecglab.digitize import digitize_image
+from ecglab.digitize.layout import PanelBox, pulse_end
+from ecglab.digitize.rhythm import RhythmMatch, name_rhythm_strips
+from ecglab.errors import ConfigError
+from ecglab.io.leads import STANDARD_12
+from ecglab.signal.simulate import simulate_12lead
+from ecglab.synth import RenderSettings, render_page
+from ecglab.synth.layouts import layout_spec
+
+DPI = 150.0
+
+
+@pytest.fixture(scope="module")
+def record():
+    return simulate_12lead(seed=3, heart_rate=80)
+
+
+def _rhythm_leads(result) -> list[str]:
+    return [p.lead for p in result.layout.panels if p.rhythm]
+
+
+@pytest.mark.parametrize(
+    ("layout", "strips"),
+    [("3x4+3", ["V1", "II", "V5"]), ("3x4+1", ["V2"]), ("3x4+1", None), ("3x4+3", None)],
+)
+def test_rhythm_strips_are_read_from_the_panels_they_repeat(record, layout, strips):
+    page = render_page(record, RenderSettings(layout=layout, dpi=DPI, rhythm_leads=strips))
+    result = digitize_image(page.image)
+    expected = strips or [p.lead for p in layout_spec(layout).panels if p.rhythm]
+    assert result.layout.name == layout
+    assert _rhythm_leads(result) == expected
+    assert any("rhythm strip(s) read as" in n for n in result.notes)
+    # The strips land in their leads: each digitized strip lead follows the plotted signal.
+    for lead in expected:
+        k = STANDARD_12.index(lead)
+        truth = page.signal[page.lead_names.index(lead)]
+        got = result.signal[k]
+        n = min(truth.size, got.size)
+        ok = np.isfinite(truth[:n]) & np.isfinite(got[:n])
+        assert ok.mean() > 0.9
+        assert np.corrcoef(truth[:n][ok], got[:n][ok])[0, 1] > 0.9, lead
+
+
+def test_six_rows_without_a_repeated_panel_are_6x2(record):
+    page = render_page(record, RenderSettings(layout="6x2", dpi=DPI))
+    result = digitize_image(page.image)
+    assert result.layout.name == "6x2"
+    assert not any(p.rhythm for p in result.layout.panels)
+
+
+def _strips(leads: list[str]) -> list[PanelBox]:
+    return [
+        PanelBox(lead, 3 + i, 0, 0.0, 10.0, 0.0, 100.0, 50.0, rhythm=True) for i, lead in enumerate(leads)
+    ]
+
+
+def test_unmatched_or_disputed_strips_keep_the_default_leads():
+    panels = _strips(["II", "V1", "V5"])
+    matches = [
+        RhythmMatch(3, "V1", 0.05, 0.4),
+        RhythmMatch(4, None, 0.6, 0.7),
+        RhythmMatch(5, None, 0.5, 0.6),
+    ]
+    named, notes = name_rhythm_strips(panels, matches)
+    assert [p.lead for p in named] == ["V1", "II", "V5"]  # the defaults left over, in order
+    assert any("read as V1 (row 4)" in n for n in notes) and any(
+        "assumed II (row 5), V5 (row 6)" in n for n in notes
+    )
+    disputed = [
+        RhythmMatch(3, "aVR", 0.1, 0.5),
+        RhythmMatch(4, "aVR", 0.1, 0.5),
+        RhythmMatch(5, "V5", 0.1, 0.5),
+    ]
+    named, _ = name_rhythm_strips(panels, disputed)
+    assert [p.lead for p in named] == ["II", "V1", "V5"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"layout": "3x4", "rhythm_leads": ["II"]}, "has no rhythm strip"),
+        ({"layout": "3x4+3", "rhythm_leads": ["II"]}, "has 3 rhythm strip"),
+        ({"layout": "3x4+1", "rhythm_leads": ["V7"]}, "not a standard lead"),
+    ],
+)
+def test_rhythm_leads_setting_is_validated(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        RenderSettings.from_dict(settings)
+
+
+# ----------------------------------------------------------------------------- calibration pulse
+PPM = 4.4  # px/mm of a phone photo of an A4 page
+PX_PER_MV = 10 * PPM
+BASE = 120  # baseline y
+
+
+def _row(
+    pulse_mm: float | None, *, tilt_px: int = 0, dashes: bool = False, gap_mm: float = 1.0
+) -> np.ndarray:
+    """A row's mask: 1 mm of baseline, a 1 mV pulse ``pulse_mm`` wide, then a wavy trace."""
+    img = np.zeros((240, 400), np.uint8)
+    x = 10
+    if pulse_mm is not None:
+        top = int(BASE - PX_PER_MV)
+        rise, fall = x + int(PPM), x + int(PPM) + int(pulse_mm * PPM)
+        pts = [(x, BASE), (rise, BASE), (rise + tilt_px, top), (fall + tilt_px, top), (fall, BASE)]
+        cv2.polylines(img, [np.array(pts, np.int32)], False, 1, 2)
+        x = fall + int(gap_mm * PPM)
+    t = np.arange(x, 400)
+    y = BASE - 8 * np.sin((t - x) / 9.0) * (t - x > 0)
+    cv2.polylines(img, [np.stack([t, y], 1).astype(np.int32)], False, 1, 2)
+    mask = img.astype(bool)
+    if dashes:  # a faint thin pen: every third image row of ink lost
+        mask[::3] = False
+    return mask
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "width_mm"),
+    [({}, 5.0), ({"dashes": True}, 5.0), ({"tilt_px": 3}, 5.0), ({}, 2.0), ({"gap_mm": 0.0}, 5.0)],
+)
+def test_pulse_end_finds_the_trace_after_a_joined_pulse(kwargs, width_mm):
+    mask = _row(width_mm, **kwargs)
+    x_lo = int(np.flatnonzero(mask.any(axis=0))[0])
+    edge = pulse_end(mask, BASE, x_lo, PPM, PX_PER_MV, 2.0)
+    fall = 10 + int(PPM) + int(width_mm * PPM)
+    assert edge is not None
+    assert fall - 2 <= edge <= fall + kwargs.get("gap_mm", 1.0) * PPM + 3
+
+
+@pytest.mark.parametrize("width_mm", [None, 0.6, 12.0])
+def test_pulse_end_ignores_what_is_not_a_pulse(width_mm):
+    """No pulse, a narrow spike (a QRS complex at the row start), a block too wide to be a pulse."""
+    mask = _row(width_mm)
+    x_lo = int(np.flatnonzero(mask.any(axis=0))[0])
+    assert pulse_end(mask, BASE, x_lo, PPM, PX_PER_MV, 2.0) is None
