@@ -175,7 +175,7 @@ def ink_mask(norm: np.ndarray, darkness: float = TRACE_DARKNESS) -> np.ndarray:
     return apply_hysteresis_threshold(dark, weak, strong)
 
 
-def faint_ink_mask(norm: np.ndarray, darkness: float = TRACE_DARKNESS) -> np.ndarray:
+def faint_ink_mask(norm: np.ndarray, darkness: float = TRACE_DARKNESS, *, core: float = 1.0) -> np.ndarray:
     """Trace pixels of a photographed thin pen: hysteresis against the page's own grid darkness.
 
     On a low-resolution photo (about 4 px/mm) a 1 px trace keeps a dark core only on its flat
@@ -183,7 +183,9 @@ def faint_ink_mask(norm: np.ndarray, darkness: float = TRACE_DARKNESS) -> np.nda
     cannot tell from faint ink by colour. Here the grid's darkness is taken from the page itself:
     grid lines cover far more of it than the trace (a few %), so the 95th percentile of darkness
     is a grid line's, and pixels darker than that by :data:`FAINT_MARGIN` are kept where they
-    touch the :func:`trace_mask` core.
+    touch the :func:`trace_mask` core. ``core`` < 1 moves the core's threshold that fraction of the
+    way from the faint one to the plain one: for a page whose pen is lighter in places (uneven
+    light, focus) and has no dark core there.
     """
     from skimage.filters import apply_hysteresis_threshold
 
@@ -191,7 +193,7 @@ def faint_ink_mask(norm: np.ndarray, darkness: float = TRACE_DARKNESS) -> np.nda
     dark = 255 - cv2.max(cv2.max(r, g), b)
     strong = round(255 * (1 - darkness))
     weak = min(max(float(np.percentile(dark, 95)) + FAINT_MARGIN, FAINT_FLOOR), strong)
-    return apply_hysteresis_threshold(dark, weak, strong)
+    return apply_hysteresis_threshold(dark, weak, weak + core * (strong - weak))
 
 
 def grid_strength(norm: np.ndarray, trace: np.ndarray | None = None) -> np.ndarray:

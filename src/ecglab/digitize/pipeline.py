@@ -40,6 +40,8 @@ SPAN_COVERAGE = 0.75
 #: ... and a row's ends are those of its ink with gaps up to this (mm) bridged: the pen lifts
 #: between panels, and a faint steep stroke may be lost.
 FAINT_GAP_MM = 2.5
+#: ... and, that failing too, with the ink's core threshold this far from the faint one to the plain.
+FAINTER_CORE = 0.5
 #: Without a grid the scale comes from the rows' length, which must cross this much of the image.
 MIN_ROW_WIDTH_FRACTION = 0.4
 
@@ -207,16 +209,7 @@ def digitize_image(
             "speed_mm_per_s": speed_mm_per_s,
             "gain_mm_per_mv": gain_mm_per_mv,
         }
-        try:
-            trace, grid, page, found = _read_layout(norm, plain, grid, layout, printed, where, faint=False)
-        except (LayoutError, GridError) as first:
-            # A thin pen photographed at low resolution: the steep strokes are lost and the rows
-            # fall apart into pieces. Read the faint ink against the grid's own darkness instead.
-            try:
-                trace, grid, page, found = _read_layout(norm, plain, grid, layout, printed, where, faint=True)
-            except (LayoutError, GridError):
-                raise first from None
-            found.append("rows found on the faint-ink mask (thin trace broken into dashes)")
+        trace, grid, page, found = _read_layout_escalating(norm, plain, grid, layout, printed, where)
         notes += found + page.notes
         lap("layout")
         if model is None:
@@ -272,6 +265,35 @@ def digitize_image(
     )
 
 
+def _read_layout_escalating(
+    norm: np.ndarray,
+    plain: np.ndarray,
+    grid: GridInfo,
+    layout: str,
+    printed: dict[str, float],
+    where: str,
+) -> tuple[np.ndarray, GridInfo, PageLayout, list[str]]:
+    """:func:`_read_layout` on the plain mask, then on fainter ones; the first error if all fail.
+
+    A thin pen photographed at low resolution loses its steep strokes and the rows fall apart into
+    pieces: the faint ink is read against the grid's own darkness instead, and where the pen has
+    no dark core in places (uneven light), from a fainter core too (:data:`FAINTER_CORE`).
+    """
+    try:
+        return _read_layout(norm, plain, grid, layout, printed, where, faint=False)
+    except (LayoutError, GridError) as first:
+        for core, note in ((1.0, ""), (FAINTER_CORE, ", seeded from fainter ink")):
+            try:
+                trace, grid_used, page, found = _read_layout(
+                    norm, plain, grid, layout, printed, where, faint=True, core=core
+                )
+            except (LayoutError, GridError):
+                continue
+            found.append(f"rows found on the faint-ink mask (thin trace broken into dashes{note})")
+            return trace, grid_used, page, found
+        raise first from None
+
+
 def _read_layout(
     norm: np.ndarray,
     plain: np.ndarray,
@@ -281,6 +303,7 @@ def _read_layout(
     where: str,
     *,
     faint: bool,
+    core: float = 1.0,
 ) -> tuple[np.ndarray, GridInfo, PageLayout, list[str]]:
     """Trace mask, grid scale (from the rows' length where the page shows no grid) and layout.
 
@@ -290,7 +313,7 @@ def _read_layout(
     trace that the plain mask breaks into pieces.
     """
     notes: list[str] = []
-    trace = faint_ink_mask(norm) if faint else plain
+    trace = faint_ink_mask(norm, core=core) if faint else plain
     span = SPAN_COVERAGE if faint else None
     gap_mm = FAINT_GAP_MM if faint else None
     if not grid.found:
