@@ -2,8 +2,9 @@
 
 ``ecglab data list`` shows the catalog and what is present under the data root,
 ``ecglab data where [NAME]`` prints the data root (or a dataset folder) and the setting that chose
-it, and ``ecglab data download NAME`` fetches a dataset, verified file by file (see
-:mod:`ecglab.io.download`). The data root is ``--data DIR`` > ``$ECGLAB_DATA`` > the per-user cache.
+it, ``ecglab data download NAME`` fetches a dataset, verified file by file (see
+:mod:`ecglab.io.download`), and ``ecglab data cache [--clear NAME]`` shows or deletes the derived
+caches (:mod:`ecglab.io.cache`). The data root is ``--data DIR`` > ``$ECGLAB_DATA`` > the per-user cache.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import typer
 from rich.table import Table
 
 from ecglab.cli.console import console, err_console
+from ecglab.io.cache import DERIVED_CACHES, cache_usage, clear_caches
 from ecglab.io.download import BASE_URL_ENV_VAR, CATALOG, Dataset, download_dataset, get_dataset
 from ecglab.io.paths import ENV_VAR, data_dir, data_source
 
@@ -110,6 +112,35 @@ def download(
         highlight=False,
         soft_wrap=True,
     )
+
+
+@data_app.command("cache")
+def cache(
+    clear: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--clear",
+            help=f"Delete a cache: all, {', '.join(DERIVED_CACHES)} (repeatable). Downloaded data is kept.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Show the derived caches (preprocessed beats, rendered training pages) and their size, or clear them.
+
+    They are rebuilt on demand, so clearing loses nothing but time.
+    """
+    if clear:
+        removed = clear_caches(clear)
+        freed = sum(u.bytes for u in removed)
+        names = ", ".join(u.name for u in removed) or "nothing (already empty)"
+        console.print(f"cleared {names}: {_human_bytes(freed)} freed", highlight=False)
+        return
+    table = Table(title="derived caches (rebuilt on demand)", title_justify="left")
+    for col in ("name", "files", "size", "folder", "holds"):
+        table.add_column(col, overflow="fold")
+    for u in cache_usage():
+        table.add_row(u.name, str(u.files), _human_bytes(u.bytes), str(u.path), u.description)
+    console.print(table)
 
 
 def _is_present(folder: Path) -> bool:
