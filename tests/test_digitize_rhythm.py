@@ -146,3 +146,23 @@ def test_pulse_end_ignores_what_is_not_a_pulse(width_mm):
     mask = _row(width_mm)
     x_lo = int(np.flatnonzero(mask.any(axis=0))[0])
     assert pulse_end(mask, BASE, x_lo, PPM, PX_PER_MV, 2.0) is None
+
+
+@pytest.mark.integration
+def test_real_page_with_v1_ii_v5_rhythm_strips(shared_data):
+    """ecg00053 (a GE-style 3x4+3 printout) labels its rhythm strips V1, II, V5 (read by eye); its
+    pulses are joined to the traces. It used to be named II, V1, V5, and told from 6x2 only by
+    the correlation of those joined pulses."""
+    result = digitize_image(shared_data / "images" / "ecg_image_kit_real" / "ecg00053.png")
+    assert result.layout.name == "3x4+3"
+    assert _rhythm_leads(result) == ["V1", "II", "V5"]
+    assert any("calibration pulse joined to the trace in 4 row(s)" in n for n in result.notes)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["ecg00027.jpg", "ecg00033.jpg"])
+def test_real_photos_skip_the_pulses_joined_to_three_rows(shared_data, name):
+    """Phone photos at about 4 px/mm: the pulses' edges come out dashed and tilted. By eye, rows
+    1-3 of 00027 and 2-4 of 00033 start on a joined pulse (it used to be read as trace)."""
+    result = digitize_image(shared_data / "images" / "ecg_image_kit_real" / name)
+    assert any("calibration pulse joined to the trace in 3 row(s)" in n for n in result.notes)
