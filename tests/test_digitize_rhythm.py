@@ -107,7 +107,7 @@ BASE = 120  # baseline y
 
 
 def _row(
-    pulse_mm: float | None, *, tilt_px: int = 0, dashes: bool = False, gap_mm: float = 1.0
+    pulse_mm: float | None, *, tilt_px: int = 0, dashes: bool = False, gap_mm: float = 2.0
 ) -> np.ndarray:
     """A row's mask: 1 mm of baseline, a 1 mV pulse ``pulse_mm`` wide, then a wavy trace."""
     img = np.zeros((240, 400), np.uint8)
@@ -134,10 +134,12 @@ def _row(
 def test_pulse_end_finds_the_trace_after_a_joined_pulse(kwargs, width_mm):
     mask = _row(width_mm, **kwargs)
     x_lo = int(np.flatnonzero(mask.any(axis=0))[0])
-    edge = pulse_end(mask, BASE, x_lo, PPM, PX_PER_MV, 2.0)
+    pulse = pulse_end(mask, BASE, x_lo, PPM, PX_PER_MV, 2.0)
     fall = 10 + int(PPM) + int(width_mm * PPM)
-    assert edge is not None
-    assert fall - 2 <= edge <= fall + kwargs.get("gap_mm", 1.0) * PPM + 3
+    assert pulse is not None
+    assert fall - 2 <= pulse.start <= fall + kwargs.get("gap_mm", 2.0) * PPM + 3
+    assert abs(pulse.edge - fall) <= 2 + kwargs.get("tilt_px", 0)
+    assert pulse.on_edge == (kwargs.get("gap_mm") == 0.0)
 
 
 @pytest.mark.parametrize("width_mm", [None, 0.6, 12.0])
@@ -166,3 +168,52 @@ def test_real_photos_skip_the_pulses_joined_to_three_rows(shared_data, name):
     1-3 of 00027 and 2-4 of 00033 start on a joined pulse (it used to be read as trace)."""
     result = digitize_image(shared_data / "images" / "ecg_image_kit_real" / name)
     assert any("calibration pulse joined to the trace in 3 row(s)" in n for n in result.notes)
+
+
+# ------------------------------------------------------------------------ pulse edge hold
+def _first_samples_error(result, page, lead: str = "I", seconds: float = 0.06) -> float:
+    """Largest error (mV) over a lead's first ``seconds``, less its row's offset (the next 0.5 s)."""
+    k = page.lead_names.index(lead)
+    n = round(seconds * result.fs)
+    error = result.signal[STANDARD_12.index(lead)][: 10 * n] - page.signal[k][: 10 * n]
+    return float(np.nanmax(np.abs(error[:n] - np.nanmedian(error[n:]))))
+
+
+def test_rows_starting_on_a_joined_pulse_hold_their_first_samples(record, monkeypatch):
+    """ecg-image-kit's print: each row's trace starts on the pulse's falling edge."""
+    import ecglab.digitize.separators as separators
+
+    # A page starting on a steady stretch (a held sample cannot follow a QRS complex under the edge).
+    fs, n = record.fs, round(0.08 * record.fs)
+    spread = [np.ptp(record.signal[:, i : i + n], axis=1).max() for i in range(round(2 * fs))]
+    start = int(np.argmin(spread)) / fs
+    settings = RenderSettings(layout="3x4+1", dpi=DPI, pulse_joined=True, duration_s=9.0)
+    page = render_page(record, settings, window_start_s=start)
+    result = digitize_image(page.image, duration_s=9.0)
+    assert any("4 row(s) start on a pulse's falling edge" in n for n in result.notes)
+    assert all(np.isfinite(r.pulse_edge_x) for r in result.layout.rows)
+    held = max(_first_samples_error(result, page, lead) for lead in ("I", "II", "III"))
+    monkeypatch.setattr(separators, "PULSE_HOLD_MM", {"learned": None, "classical": None})
+    raw = max(
+        _first_samples_error(digitize_image(page.image, duration_s=9.0), page, lead)
+        for lead in ("I", "II", "III")
+    )
+    assert held < 0.1 < raw
+
+
+def test_a_pulse_apart_from_the_trace_holds_nothing(record):
+    page = render_page(record, RenderSettings(layout="3x4+1", dpi=DPI))
+    result = digitize_image(page.image)
+    assert not any("falling edge" in n for n in result.notes)
+    assert not any(np.isfinite(r.pulse_edge_x) for r in result.layout.rows)
+
+
+def test_joined_pulse_is_drawn_into_the_first_sample(record):
+    page = render_page(record, RenderSettings(layout="3x4", dpi=DPI, pulse_joined=True, lead_labels=False))
+    first = next(g for g in page.geometry if g.name == "I").points[0]
+    x, y = round(first[0]), round(first[1])
+    top = round(page.geometry[0].baseline_y - 10 * page.geometry[0].px_per_mm_y)
+    column = page.mask[min(y, top) : max(y, top) + 1, x - 1 : x + 2].any(axis=1)
+    assert column.all()  # one inked stroke from the pulse's top to the first sample
+    with pytest.raises(ConfigError, match="pulse_joined"):
+        RenderSettings.from_dict({"pulse_joined": "yes"})

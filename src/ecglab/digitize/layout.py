@@ -18,6 +18,7 @@ consecutive in time, so ``t = 0`` is where the rows' traces start (after the cal
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import scipy.ndimage
@@ -93,6 +94,9 @@ class RowInfo:
         Image x of ``t = 0`` in this row and its time scale. The row's own start; the grid's scale
         when the row's length matches it within 0.5 %, the row's own between 0.5 and 6 % (a skewed
         page), else the page's start and scale (a row cut short).
+    pulse_edge_x
+        Image x of a joined calibration pulse's falling edge where the trace starts on it (NaN:
+        none): the edge hides the row's first samples.
     """
 
     baseline_y: float
@@ -101,6 +105,7 @@ class RowInfo:
     coverage: float
     x_start: float = float("nan")
     px_per_s: float = float("nan")
+    pulse_edge_x: float = float("nan")
 
 
 @dataclass
@@ -364,9 +369,11 @@ def detect_layout(
         r.x_lo, r.x_hi = row_extent(
             trace, max(y_lo, int(r.baseline_y - 0.45 * (r.baseline_y - y_lo))), y_hi, ppm_x, gap_mm=gap_mm
         )
-        edge = pulse_end(trace, r.baseline_y, r.x_lo, ppm_x, ppm_y * gain_mm_per_mv, pen)
-        if edge is not None:  # a calibration pulse joined to the trace: the trace starts after it
-            r.x_lo = edge  # type: ignore[assignment]  # sub-pixel
+        pulse = pulse_end(trace, r.baseline_y, r.x_lo, ppm_x, ppm_y * gain_mm_per_mv, pen)
+        if pulse is not None:  # a calibration pulse joined to the trace: the trace starts after it
+            r.x_lo = pulse.start  # type: ignore[assignment]  # sub-pixel
+            if pulse.on_edge:
+                r.pulse_edge_x = pulse.edge
             pulses += 1
         starts.append(r.x_lo)
         stops.append(r.x_hi)
@@ -414,6 +421,24 @@ def detect_layout(
     return page
 
 
+class PulseEnd(NamedTuple):
+    """Where a row's trace starts after a joined calibration pulse.
+
+    Attributes
+    ----------
+    start
+        Image x of the trace's first sample (less the pen cap the caller adds back).
+    edge
+        Image x of the pulse's falling edge.
+    on_edge
+        The trace starts on the falling edge itself (ecg-image-kit), not after a gap.
+    """
+
+    start: float
+    edge: float
+    on_edge: bool
+
+
 def pulse_end(
     trace: np.ndarray,
     baseline_y: float,
@@ -421,42 +446,41 @@ def pulse_end(
     px_per_mm: float,
     px_per_mv: float,
     pen: float,
-) -> float | None:
-    """First trace column after a calibration pulse drawn joined to the trace, or None if there is none.
+) -> PulseEnd | None:
+    """Where the trace starts after a calibration pulse drawn joined to it, or None if there is none.
 
-    The pulse is a hollow rectangle standing on the row's 0 mV line: a rising edge within 3 mm of
-    the row's first ink, a falling edge 1.5-8 mm later, a flat top 0.7-1.3 mV above the baseline.
-    The edges are found as columns inked over the middle half of the pulse's height, a pen's width
-    of wobble allowed, so a faint edge broken into dashes still counts. Some generators
+    The pulse is a hollow rectangle standing on its 0 mV line: a rising edge within 3 mm of the
+    row's first ink, a falling edge 1.5-8 mm later, a flat top 0.7-1.3 mV above the baseline. The
+    edges are found as columns inked over the middle half of the pulse's height (the falling edge:
+    over 0.55-0.85 mV), a pen's width of wobble allowed, so a faint edge broken into dashes still
+    counts. Some generators
     (ecg-image-kit) start the trace at the pulse's falling edge; others leave a little baseline and
     a gap, which are skipped too.
     """
-    _h, w = trace.shape
+    h, w = trace.shape
     pen_px = float(pen) if np.isfinite(pen) else 1.0
     x0, x1 = int(x_lo), min(int(x_lo + 12 * px_per_mm), w)
+    # The pulse stands on its own 0 mV line: the lowest ink of the row's first columns (its
+    # lead-in stub, or the foot of its rising edge). A row's baseline from the ink's density may
+    # sit a few tenths of a mV off it (a rhythm strip whose trace keeps to one side).
+    near_lo, near_hi = max(int(baseline_y - 1.5 * px_per_mv), 0), min(int(baseline_y + px_per_mv) + 1, h)
+    lead_in = np.flatnonzero(trace[near_lo:near_hi, x0 : x0 + max(2, round(0.5 * px_per_mm))].any(axis=1))
+    if lead_in.size:
+        baseline_y = near_lo + float(lead_in.max()) - (pen_px - 1) / 2
     top_y, mid_lo, mid_hi = (round(baseline_y - f * px_per_mv) for f in (1.4, 0.75, 0.25))
     if px_per_mm < 1.0 or x1 - x0 < 6 * px_per_mm or top_y < 0 or mid_hi - mid_lo < 4:
         return None  # a scale too small to show a pulse, or no room above the row
-    # An edge's ink may wander by half the pen, and by a 6 degree tilt on a photographed page that is
-    # not perfectly rectified: an edge is inked within that window over 60 % of the middle half,
-    # and its own columns (half a pen either side) over some of it, so that a narrow pulse's two
-    # edges stay apart.
     k = max(1, round(pen_px / 2))
-    tilt = round(0.05 * (mid_hi - mid_lo))
-    mid = trace[mid_lo : mid_hi + 1, x0:x1]
-    near = scipy.ndimage.maximum_filter1d(mid, size=2 * k + 1, axis=1).mean(axis=0)
-    wide = scipy.ndimage.maximum_filter1d(mid, size=2 * (k + tilt) + 1, axis=1).mean(axis=0)
-    vertical = np.flatnonzero((wide >= 0.6) & (near >= 0.3))
-    if vertical.size == 0:
+    rising = _vertical_strokes(trace[mid_lo : mid_hi + 1, x0:x1], k)
+    if not rising or rising[0][0] > 3 * px_per_mm:
         return None
-    breaks = np.flatnonzero(np.diff(vertical) > 1)
-    groups = np.split(vertical, breaks + 1)
-    rise = float(groups[0].mean())
-    if groups[0][0] > 3 * px_per_mm:
-        return None
+    rise = float(rising[0].mean())
+    # The falling edge may end at the trace's first sample (ecg-image-kit) anywhere below the top:
+    # it is looked for in the upper band, 0.55-0.85 mV up, which any sample under 0.55 mV reaches.
+    up_lo, up_hi = (round(baseline_y - f * px_per_mv) for f in (0.85, 0.55))
     box = trace[top_y : int(baseline_y), x0:x1]
     tol = max(0.5 * px_per_mm, 1.5)
-    for fall_cols in groups[1:]:
+    for fall_cols in _vertical_strokes(trace[up_lo : up_hi + 1, x0:x1], k):
         fall = float(fall_cols.mean())
         if fall - rise > 8 * px_per_mm:
             break
@@ -478,6 +502,20 @@ def pulse_end(
     return None
 
 
+def _vertical_strokes(band: np.ndarray, k: int) -> list[np.ndarray]:
+    """Groups of adjacent columns crossing ``band`` top to bottom, left to right.
+
+    An edge's ink may wander by ``k`` (half the pen) and by a 6 degree tilt on a photographed
+    page that is not perfectly rectified: a stroke's column is inked within that window over 60 %
+    of the band, and within ``k`` over 30 % of it, so that a narrow pulse's two edges stay apart.
+    """
+    tilt = round(0.05 * band.shape[0])
+    near = scipy.ndimage.maximum_filter1d(band, size=2 * k + 1, axis=1).mean(axis=0)
+    wide = scipy.ndimage.maximum_filter1d(band, size=2 * (k + tilt) + 1, axis=1).mean(axis=0)
+    cols = np.flatnonzero((wide >= 0.6) & (near >= 0.3))
+    return np.split(cols, np.flatnonzero(np.diff(cols) > 1) + 1) if cols.size else []
+
+
 def _after_falling_edge(
     trace: np.ndarray,
     baseline_y: float,
@@ -486,7 +524,7 @@ def _after_falling_edge(
     px_per_mm: float,
     px_per_mv: float,
     pen_px: float,
-) -> float:
+) -> PulseEnd:
     """Image x where the trace starts after a pulse's falling edge at ``x0 + fall``.
 
     A baseline tail and a gap after the edge (within 2.5 mm) are not trace either; with no gap the
@@ -500,8 +538,8 @@ def _after_falling_edge(
     if gap.size:
         rest = np.flatnonzero(has[start + gap[-1] :])
         if rest.size:
-            return float(x0 + start + gap[-1] + rest[0])
-    return float(x0 + fall - CAP_FRACTION * pen_px)
+            return PulseEnd(float(x0 + start + gap[-1] + rest[0]), float(x0 + fall), False)
+    return PulseEnd(float(x0 + fall - CAP_FRACTION * pen_px), float(x0 + fall), True)
 
 
 def place_panels(page: PageLayout) -> list[PanelBox]:

@@ -239,6 +239,18 @@ def digitize_image(
                 bars = find_separator_bars(trace, page, speed_mm_per_s=speed_mm_per_s)
                 if bars and hold_under_bars(traces, bars, page, speed_mm_per_s=speed_mm_per_s):
                     notes.append(f"{len(bars)} lead-separator bar(s): model trace held beside them")
+        from ecglab.digitize import separators
+
+        edges = separators.pulse_edge_bars(page)
+        hold = separators.PULSE_HOLD_MM["classical" if model is None else "learned"]
+        if (
+            edges
+            and hold is not None
+            and separators.hold_under_bars(
+                traces, edges, page, speed_mm_per_s=speed_mm_per_s, margin_mm=hold[0], tail_mm=hold[1]
+            )
+        ):
+            notes.append(f"{len(edges)} row(s) start on a pulse's falling edge: their first samples held")
         lap("extract")
     except Exception as exc:
         from ecglab.errors import EcglabError

@@ -39,6 +39,14 @@ HOLD_MARGIN_MM = 0.25
 #: ecg-image-kit test pages a model hugging the bar's edge just outside the span made the nearest
 #: sample a bad level; validation renders did not show it (see above), so the tail stays off.
 HOLD_TAIL_MM = 0.0
+#: (margin, tail) in mm of the hold after a joined calibration pulse's falling edge, on which the
+#: row's first samples lie (see HOLD_MARGIN_MM, HOLD_TAIL_MM), per method; None: no hold. Chosen by
+#: benchmarks/digitize_pulse_hold.py on 12 validation-fold records rendered with the pulse joined,
+#: Kaggle dB for no hold / 0.25:0 / 0.25:0.5 / 0.25:1 / 0.5:0.5 with ecg-image-kit's 0.25 mm pen:
+#: model 13.39 / 13.22 / 13.41 / 13.36 / 13.35, classical 13.45 / 13.85 / 13.58 / 13.49 / 13.59;
+#: with a 0.4 mm pen: model 15.60 / 15.75 / 15.63 / 15.63 / 15.36, classical 9.90 / 10.25 / 10.20 /
+#: 10.20 / 10.16. The model's choice follows the 0.25 mm pen, the one ecg-image-kit joins pulses with.
+PULSE_HOLD_MM: dict[str, tuple[float, float] | None] = {"learned": (0.25, 0.5), "classical": (0.25, 0.0)}
 #: Steady: the trace moves at most this many mV per mm of paper over the next STEADY_MM (1 mV/mm
 #: is 25 mV/s: ST segments and T waves are steady, QRS strokes and a trace along a bar are not).
 STEADY_MV_PER_MM = 1.0
@@ -63,6 +71,21 @@ class SeparatorBar:
     x_boundary: float
     x0: float
     x1: float
+
+
+def pulse_edge_bars(page: PageLayout) -> list[SeparatorBar]:
+    """The falling edges of calibration pulses that rows start on, as bars before their first panel.
+
+    ecg-image-kit draws the trace from the pulse's falling edge, so the row's first samples lie on
+    a vertical stroke up to 1 mV tall, which neither the column tracker nor the model can read a
+    level from; held like a separator bar, they take the first steady level after it.
+    """
+    bars = []
+    for i, r in enumerate(page.rows):
+        if np.isfinite(r.pulse_edge_x):
+            half = max(page.pen_px if np.isfinite(page.pen_px) else 1.0, 1.0) / 2
+            bars.append(SeparatorBar(i, r.x_start - 1.0, r.pulse_edge_x - half, r.pulse_edge_x + half))
+    return bars
 
 
 def longest_vertical_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -144,7 +167,13 @@ def find_separator_bars(
 
 
 def hold_under_bars(
-    traces: list[PanelTrace], bars: list[SeparatorBar], page: PageLayout, *, speed_mm_per_s: float = 25.0
+    traces: list[PanelTrace],
+    bars: list[SeparatorBar],
+    page: PageLayout,
+    *,
+    speed_mm_per_s: float = 25.0,
+    margin_mm: float | None = None,
+    tail_mm: float | None = None,
 ) -> int:
     """Hold each trace's samples under a bar (± :data:`HOLD_MARGIN_MM`) at the panel's level beside it.
 
@@ -153,7 +182,9 @@ def hold_under_bars(
     :data:`STEADY_MV_PER_MM` over the next :data:`STEADY_MM`. Where the model's trace still hugs the
     bar's edge just outside the span it is steep there, so the samples up to :data:`HOLD_TAIL_MM`
     further, before the first steady one, are held too; with none steady in that reach, the
-    nearest sample gives the level. ``values`` and ``ys`` are changed in place.
+    nearest sample gives the level. ``margin_mm`` and ``tail_mm`` replace :data:`HOLD_MARGIN_MM`
+    and :data:`HOLD_TAIL_MM` (a pulse's edge: :data:`PULSE_HOLD_MM`). ``values`` and ``ys`` are
+    changed in place.
 
     Returns
     -------
@@ -161,7 +192,7 @@ def hold_under_bars(
         The number of samples held.
     """
     px_per_mm = page.px_per_s / speed_mm_per_s
-    margin = HOLD_MARGIN_MM * px_per_mm
+    margin = (HOLD_MARGIN_MM if margin_mm is None else margin_mm) * px_per_mm
     held = 0
     for trace in traces:
         p = trace.panel
@@ -178,7 +209,7 @@ def hold_under_bars(
             if beside.size == 0:
                 continue
             beside = beside[np.argsort(away[beside], kind="stable")]  # outwards from the span
-            first = _first_steady(trace.values[beside], away[beside] / px_per_mm)
+            first = _first_steady(trace.values[beside], away[beside] / px_per_mm, tail_mm)
             hold = inside.copy()
             hold[beside[:first]] = True
             trace.values[hold] = trace.values[beside[first]]
@@ -187,9 +218,10 @@ def hold_under_bars(
     return held
 
 
-def _first_steady(values: np.ndarray, away_mm: np.ndarray) -> int:
-    """Index of the first sample within :data:`HOLD_TAIL_MM` that starts a steady stretch (else 0)."""
-    for i in np.flatnonzero(away_mm <= HOLD_TAIL_MM):
+def _first_steady(values: np.ndarray, away_mm: np.ndarray, tail_mm: float | None = None) -> int:
+    """Index of the first sample within ``tail_mm`` (default :data:`HOLD_TAIL_MM`) that starts a
+    steady stretch (else 0)."""
+    for i in np.flatnonzero(away_mm <= (HOLD_TAIL_MM if tail_mm is None else tail_mm)):
         ahead = away_mm <= away_mm[i] + STEADY_MM
         ahead[: i + 1] = False
         if not ahead.any():

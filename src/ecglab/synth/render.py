@@ -297,14 +297,25 @@ def _blend(image: np.ndarray, coverage: np.ndarray, rgb: tuple[int, int, int]) -
     pixels[idx] = np.round(paper + (ink - paper) * alpha).astype(np.uint8)
 
 
-def calibration_pulse(frame: PageFrame, row: int, settings: RenderSettings) -> np.ndarray:
+def calibration_pulse(
+    frame: PageFrame, row: int, settings: RenderSettings, first_point: np.ndarray | None = None
+) -> np.ndarray:
     """Polyline of the 1 mV x 200 ms pulse at the start of ``row``: 1 mm of baseline each side,
-    from the grid's left edge, ending 1 mm before the first sample (so no stroke joins a lead's)."""
+    from the grid's left edge, ending 1 mm before the first sample (so no stroke joins a lead's).
+
+    With ``first_point`` (the row's first plotted sample, ``(x, y)``), the pulse is drawn as
+    ecg-image-kit draws it: its falling edge at that sample's x, running down (or up) to it, so
+    the row's trace starts on the edge.
+    """
     ppm = frame.px_per_mm
-    x = frame.grid_x0
     y = frame.baseline_y(row)
     top = y - settings.gain_mm_per_mv * ppm
     wide = 0.2 * settings.speed_mm_per_s * ppm
+    if first_point is not None:
+        x1, y1 = (float(v) for v in first_point)
+        pts = [(x1 - wide - ppm, y), (x1 - wide, y), (x1 - wide, top), (x1, top), (x1, y1)]
+        return quantise(np.array(pts, np.float64))
+    x = frame.grid_x0
     pts = [
         (x, y),
         (x + ppm, y),
@@ -314,6 +325,18 @@ def calibration_pulse(frame: PageFrame, row: int, settings: RenderSettings) -> n
         (x + 2 * ppm + wide, y),
     ]
     return quantise(np.array(pts, np.float64))
+
+
+def _row_first_points(geometry: list[LeadGeometry], spec: LayoutSpec) -> dict[int, np.ndarray]:
+    """Each row's first plotted sample ``(x, y)`` (rows whose first panel plotted nothing: none)."""
+    first: dict[int, np.ndarray] = {}
+    for panel, geo in zip(spec.panels, geometry, strict=True):
+        if panel.column != 0 or panel.row in first:
+            continue
+        ok = np.flatnonzero(np.isfinite(geo.points).all(axis=1))
+        if ok.size and ok[0] == 0:
+            first[panel.row] = geo.points[0]
+    return first
 
 
 # ------------------------------------------------------------------------------------------ text
@@ -443,8 +466,9 @@ def render_page(
     geometry = _draw_panels(spec, window, recording.fs, frame, settings, thickness, ink, plotted)
     calibration = []
     if settings.calibration_pulse:
+        joined = _row_first_points(geometry, spec) if settings.pulse_joined else {}
         for row in range(spec.n_rows):
-            pulse = calibration_pulse(frame, row, settings)
+            pulse = calibration_pulse(frame, row, settings, joined.get(row))
             ink.add(rasterise_polylines([pulse], thickness, shape))
             calibration.append([float(v) for v in (*pulse.min(axis=0), *pulse.max(axis=0))])
     _draw_text(image, recording, spec, geometry, frame, settings)

@@ -89,6 +89,9 @@ class RenderSettings:
         A name of :data:`TRACE_COLORS` or ``[r, g, b]``.
     calibration_pulse
         Draw a 1 mV x 200 ms pulse at the start of each row.
+    pulse_joined
+        Draw the pulse as ecg-image-kit does: its falling edge runs into the row's first sample, so
+        the trace starts on it (otherwise the pulse ends on the baseline 1 mm before the trace).
     lead_labels
         Write each panel's lead name near its start.
     label_position
@@ -132,6 +135,7 @@ class RenderSettings:
     trace_width_px: float | None = None
     trace_color: Any = "black"
     calibration_pulse: bool = True
+    pulse_joined: bool = False
     lead_labels: bool = True
     label_position: str = "above"
     label_size_mm: float = 2.5
@@ -225,7 +229,8 @@ class RenderSettings:
                 raise ConfigError(f"render.{name}: expected a number, got {value!r}")
             setattr(self, name, float(value))
         flags = (
-            "minor_grid", "calibration_pulse", "lead_labels", "lead_separators", "connect_panels", "header",
+            "minor_grid", "calibration_pulse", "pulse_joined", "lead_labels", "lead_separators",
+            "connect_panels", "header",
         )  # fmt: skip
         for name in (*flags, "allow_missing_leads"):
             if not isinstance(getattr(self, name), bool):
