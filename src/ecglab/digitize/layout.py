@@ -452,8 +452,8 @@ def pulse_end(
     The pulse is a hollow rectangle standing on its 0 mV line: a rising edge within 3 mm of the
     row's first ink, a falling edge 1.5-8 mm later, a flat top 0.7-1.3 mV above the baseline. The
     edges are found as columns inked over the middle half of the pulse's height (the falling edge:
-    over 0.55-0.85 mV), a pen's width of wobble allowed, so a faint edge broken into dashes still
-    counts. Some generators
+    first over 0.55-0.85 mV), a pen's width of wobble allowed, so a faint edge broken into dashes
+    still counts. Some generators
     (ecg-image-kit) start the trace at the pulse's falling edge; others leave a little baseline and
     a gap, which are skipped too.
     """
@@ -471,23 +471,24 @@ def pulse_end(
     if px_per_mm < 1.0 or x1 - x0 < 6 * px_per_mm or top_y < 0 or mid_hi - mid_lo < 4:
         return None  # a scale too small to show a pulse, or no room above the row
     k = max(1, round(pen_px / 2))
-    rising = _vertical_strokes(trace[mid_lo : mid_hi + 1, x0:x1], k)
+    mid = trace[mid_lo : mid_hi + 1, x0:x1]
+    rising = _vertical_strokes([mid], k)
     if not rising or rising[0][0] > 3 * px_per_mm:
         return None
     rise = float(rising[0].mean())
     # The falling edge may end at the trace's first sample (ecg-image-kit) anywhere below the top:
-    # it is looked for in the upper band, 0.55-0.85 mV up, which any sample under 0.55 mV reaches.
+    # it is looked for in the upper band, 0.55-0.85 mV up, which any sample under 0.55 mV reaches
+    # (and where the trace's own strokes rarely join it); then in the middle band (a broken edge).
     up_lo, up_hi = (round(baseline_y - f * px_per_mv) for f in (0.85, 0.55))
+    upper = trace[up_lo : up_hi + 1, x0:x1]
     box = trace[top_y : int(baseline_y), x0:x1]
     tol = max(0.5 * px_per_mm, 1.5)
-    for fall_cols in _vertical_strokes(trace[up_lo : up_hi + 1, x0:x1], k):
+    for fall_cols in [*_vertical_strokes([upper], k), *_vertical_strokes([mid], k)]:
         fall = float(fall_cols.mean())
-        if fall - rise > 8 * px_per_mm:
-            break
-        if fall - rise < 1.5 * px_per_mm:
+        if not 1.5 * px_per_mm <= fall - rise <= 8 * px_per_mm:
             continue
         inner = box[:, int(rise) + 2 * k + 1 : int(fall) - 2 * k]
-        if inner.shape[1] < 3:
+        if inner.shape[1] < 2:
             continue
         has = inner.any(axis=0)
         tops = np.argmax(inner, axis=0)[has]
@@ -502,17 +503,20 @@ def pulse_end(
     return None
 
 
-def _vertical_strokes(band: np.ndarray, k: int) -> list[np.ndarray]:
-    """Groups of adjacent columns crossing ``band`` top to bottom, left to right.
+def _vertical_strokes(bands: list[np.ndarray], k: int) -> list[np.ndarray]:
+    """Groups of adjacent columns crossing one of ``bands`` (same width) top to bottom, left to right.
 
     An edge's ink may wander by ``k`` (half the pen) and by a 6 degree tilt on a photographed
     page that is not perfectly rectified: a stroke's column is inked within that window over 60 %
     of the band, and within ``k`` over 30 % of it, so that a narrow pulse's two edges stay apart.
     """
-    tilt = round(0.05 * band.shape[0])
-    near = scipy.ndimage.maximum_filter1d(band, size=2 * k + 1, axis=1).mean(axis=0)
-    wide = scipy.ndimage.maximum_filter1d(band, size=2 * (k + tilt) + 1, axis=1).mean(axis=0)
-    cols = np.flatnonzero((wide >= 0.6) & (near >= 0.3))
+    crossing = np.zeros(bands[0].shape[1], bool)
+    for band in bands:
+        tilt = round(0.05 * band.shape[0])
+        near = scipy.ndimage.maximum_filter1d(band, size=2 * k + 1, axis=1).mean(axis=0)
+        wide = scipy.ndimage.maximum_filter1d(band, size=2 * (k + tilt) + 1, axis=1).mean(axis=0)
+        crossing |= (wide >= 0.6) & (near >= 0.3)
+    cols = np.flatnonzero(crossing)
     return np.split(cols, np.flatnonzero(np.diff(cols) > 1) + 1) if cols.size else []
 
 
