@@ -407,6 +407,7 @@ def detect_layout(
         notes.append(
             f"{len(rows) - own_rows} row(s) timed with the page scale (their ends disagree with the grid)"
         )
+    matches = []
     if page.name in RHYTHM_LAYOUTS or len(names) > 1:
         matches = match_rhythm_rows(trace, page, list(range(3, len(rows))))
         if len(names) > 1:  # six rows: only in 3x4+3 do rows 4-6 repeat panels of rows 1-3
@@ -453,9 +454,8 @@ def pulse_end(
     row's first ink, a falling edge 1.5-8 mm later, a flat top 0.7-1.3 mV above the baseline. The
     edges are found as columns inked over the middle half of the pulse's height (the falling edge:
     first over 0.55-0.85 mV), a pen's width of wobble allowed, so a faint edge broken into dashes
-    still counts. Some generators
-    (ecg-image-kit) start the trace at the pulse's falling edge; others leave a little baseline and
-    a gap, which are skipped too.
+    still counts. Some generators (ecg-image-kit) start the trace at the pulse's falling edge;
+    others leave a little baseline and a gap, which are skipped too.
     """
     h, w = trace.shape
     pen_px = float(pen) if np.isfinite(pen) else 1.0
@@ -472,7 +472,7 @@ def pulse_end(
         return None  # a scale too small to show a pulse, or no room above the row
     k = max(1, round(pen_px / 2))
     mid = trace[mid_lo : mid_hi + 1, x0:x1]
-    rising = _vertical_strokes([mid], k)
+    rising = _vertical_strokes(mid, k)
     if not rising or rising[0][0] > 3 * px_per_mm:
         return None
     rise = float(rising[0].mean())
@@ -483,7 +483,7 @@ def pulse_end(
     upper = trace[up_lo : up_hi + 1, x0:x1]
     box = trace[top_y : int(baseline_y), x0:x1]
     tol = max(0.5 * px_per_mm, 1.5)
-    for fall_cols in [*_vertical_strokes([upper], k), *_vertical_strokes([mid], k)]:
+    for fall_cols in [*_vertical_strokes(upper, k), *_vertical_strokes(mid, k)]:
         fall = float(fall_cols.mean())
         if not 1.5 * px_per_mm <= fall - rise <= 8 * px_per_mm:
             continue
@@ -503,20 +503,17 @@ def pulse_end(
     return None
 
 
-def _vertical_strokes(bands: list[np.ndarray], k: int) -> list[np.ndarray]:
-    """Groups of adjacent columns crossing one of ``bands`` (same width) top to bottom, left to right.
+def _vertical_strokes(band: np.ndarray, k: int) -> list[np.ndarray]:
+    """Groups of adjacent columns crossing ``band`` top to bottom, left to right.
 
     An edge's ink may wander by ``k`` (half the pen) and by a 6 degree tilt on a photographed
     page that is not perfectly rectified: a stroke's column is inked within that window over 60 %
     of the band, and within ``k`` over 30 % of it, so that a narrow pulse's two edges stay apart.
     """
-    crossing = np.zeros(bands[0].shape[1], bool)
-    for band in bands:
-        tilt = round(0.05 * band.shape[0])
-        near = scipy.ndimage.maximum_filter1d(band, size=2 * k + 1, axis=1).mean(axis=0)
-        wide = scipy.ndimage.maximum_filter1d(band, size=2 * (k + tilt) + 1, axis=1).mean(axis=0)
-        crossing |= (wide >= 0.6) & (near >= 0.3)
-    cols = np.flatnonzero(crossing)
+    tilt = round(0.05 * band.shape[0])
+    near = scipy.ndimage.maximum_filter1d(band, size=2 * k + 1, axis=1).mean(axis=0)
+    wide = scipy.ndimage.maximum_filter1d(band, size=2 * (k + tilt) + 1, axis=1).mean(axis=0)
+    cols = np.flatnonzero((wide >= 0.6) & (near >= 0.3))
     return np.split(cols, np.flatnonzero(np.diff(cols) > 1) + 1) if cols.size else []
 
 
@@ -529,7 +526,7 @@ def _after_falling_edge(
     px_per_mv: float,
     pen_px: float,
 ) -> PulseEnd:
-    """Image x where the trace starts after a pulse's falling edge at ``x0 + fall``.
+    """Where the trace starts after a pulse's falling edge at image x ``x0 + fall``.
 
     A baseline tail and a gap after the edge (within 2.5 mm) are not trace either; with no gap the
     trace starts on the edge itself: its centre, less the cap the caller adds back.

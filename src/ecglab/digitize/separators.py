@@ -7,6 +7,10 @@ the bar up or down. :func:`find_separator_bars` finds solid bars at the panel bo
 :func:`hold_under_bars` replaces a trace's samples under a bar (plus a margin) by the nearest sample
 outside it, on the side of the bar the sample belongs to. Thin separators (ecglab's own renders draw
 0.25 mm) are narrower than the width threshold and are left alone.
+
+A calibration pulse whose falling edge a row's trace starts on (ecg-image-kit) hides the row's
+first samples the same way: :func:`pulse_edge_bars` turns those edges into bars before the first
+panel, and their samples are held too, for every method (:data:`PULSE_HOLD_MM`).
 """
 
 from __future__ import annotations
