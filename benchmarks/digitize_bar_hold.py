@@ -50,13 +50,22 @@ CONDITIONS = {
 }
 
 
-def _setting(text: str) -> tuple[float, float]:
+def margin_tail(text: str) -> tuple[float, float]:
+    """``MARGIN:TAIL`` (mm) from the command line."""
     margin, tail = (float(v) for v in text.split(":"))
     return margin, tail
 
 
-def _label(setting: tuple[float, float] | None) -> str:
+def hold_label(setting: tuple[float, float] | None) -> str:
+    """A hold setting as the tables name it."""
     return "no hold" if setting is None else "{:g}:{:g}".format(*setting)
+
+
+def add_settings_argument(parser: argparse.ArgumentParser, default: list[tuple[float, float]]) -> None:
+    """``--settings MARGIN:TAIL ...``, the hold settings a benchmark compares."""
+    parser.add_argument(
+        "--settings", type=margin_tail, nargs="+", default=default, help="MARGIN:TAIL in mm (see above)"
+    )
 
 
 def validation_records(data: Path) -> list[Path]:
@@ -116,13 +125,7 @@ def validation_arguments(description: str, count: int) -> argparse.ArgumentParse
 
 def main() -> None:
     parser = validation_arguments(__doc__.split("\n")[0], 20)
-    parser.add_argument(
-        "--settings",
-        type=_setting,
-        nargs="+",
-        default=[(0.25, 0.0), (0.25, 0.5), (0.25, 1.0), (0.5, 0.0), (0.5, 0.5)],
-        help="MARGIN:TAIL in mm (see above)",
-    )
+    add_settings_argument(parser, [(0.25, 0.0), (0.25, 0.5), (0.25, 1.0), (0.5, 0.0), (0.5, 0.5)])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
@@ -144,16 +147,16 @@ def main() -> None:
                         separators.HOLD_MARGIN_MM, separators.HOLD_TAIL_MM = setting
                     res = evaluate_digitization(folder, folder, model=model, hold_bars=setting is not None)
                     s = res["summary"]
-                    rows.append({"condition": label, "setting": _label(setting), "images": s["images"],
+                    rows.append({"condition": label, "setting": hold_label(setting), "images": s["images"],
                                  "kaggle_score_db": s["kaggle_score_db"],
                                  "physionet_db_mean": s["physionet_db_mean"]})  # fmt: skip
-                    print(f"{label:40s} {_label(setting):12s} {s['kaggle_score_db']:6.2f} dB", flush=True)
+                    print(f"{label:40s} {hold_label(setting):12s} {s['kaggle_score_db']:6.2f} dB", flush=True)
         finally:
             separators.HOLD_MARGIN_MM, separators.HOLD_TAIL_MM = defaults
     payload = {"model": args.model, "seed": args.seed,
                "records": [str(r.relative_to(args.data)) for r in records]}  # fmt: skip
     title = f"bar hold of {args.model}: Kaggle dB (PhysioNet dB); MARGIN:TAIL mm"
-    report(rows, [_label(x) for x in [None, *args.settings]], title, payload, args.json, 150)
+    report(rows, [hold_label(x) for x in [None, *args.settings]], title, payload, args.json, 150)
 
 
 if __name__ == "__main__":

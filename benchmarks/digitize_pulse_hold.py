@@ -24,7 +24,16 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from digitize_bar_hold import KIT, THICK, render_sets, report, validation_arguments, validation_records
+from digitize_bar_hold import (
+    KIT,
+    THICK,
+    add_settings_argument,
+    hold_label,
+    render_sets,
+    report,
+    validation_arguments,
+    validation_records,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = REPO / "benchmarks" / "results" / "digitize_pulse_hold.json"
@@ -36,24 +45,9 @@ CONDITIONS = {
 }
 
 
-def _setting(text: str) -> tuple[float, float]:
-    margin, tail = (float(v) for v in text.split(":"))
-    return margin, tail
-
-
-def _label(setting: tuple[float, float] | None) -> str:
-    return "no hold" if setting is None else "{:g}:{:g}".format(*setting)
-
-
 def main() -> None:
     parser = validation_arguments(__doc__.split("\n")[0], 20)
-    parser.add_argument(
-        "--settings",
-        type=_setting,
-        nargs="+",
-        default=[(0.25, 0.0), (0.25, 0.5), (0.25, 1.0), (0.5, 0.5)],
-        help="MARGIN:TAIL in mm (see above)",
-    )
+    add_settings_argument(parser, [(0.25, 0.0), (0.25, 0.5), (0.25, 1.0), (0.5, 0.5)])
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
@@ -75,11 +69,11 @@ def main() -> None:
                         separators.PULSE_HOLD_MM = {"learned": setting, "classical": setting}
                         res = evaluate_digitization(folder, folder, model=model)
                         s = res["summary"]
-                        rows.append({"condition": f"{label}, {name}", "setting": _label(setting),
+                        rows.append({"condition": f"{label}, {name}", "setting": hold_label(setting),
                                      "images": s["images"], "kaggle_score_db": s["kaggle_score_db"],
                                      "physionet_db_mean": s["physionet_db_mean"]})  # fmt: skip
                         print(
-                            f"{label:40s} {name:10s} {_label(setting):8s} {s['kaggle_score_db']:6.2f} dB",
+                            f"{label:40s} {name:10s} {hold_label(setting):8s} {s['kaggle_score_db']:6.2f} dB",
                             flush=True,
                         )
         finally:
@@ -87,7 +81,7 @@ def main() -> None:
     payload = {"model": args.model, "seed": args.seed,
                "records": [str(r.relative_to(args.data)) for r in records]}  # fmt: skip
     title = "pulse-edge hold: Kaggle dB (PhysioNet dB); MARGIN:TAIL mm"
-    report(rows, [_label(x) for x in [None, *args.settings]], title, payload, args.json, 160)
+    report(rows, [hold_label(x) for x in [None, *args.settings]], title, payload, args.json, 160)
 
 
 if __name__ == "__main__":
