@@ -161,10 +161,10 @@ def test_classification_failure_is_listed_and_the_batch_goes_on(page_image, tmp_
 
     real = MultilabelClassifier.predict
 
-    def predict(self, rec):
+    def predict(self, rec, **kwargs):
         if rec.record_id == "first":
             raise RecordError(f"record {rec.record_id!r}: simulated failure")
-        return real(self, rec)
+        return real(self, rec, **kwargs)
 
     monkeypatch.setattr(MultilabelClassifier, "predict", predict)
     first, second = tmp_path / "first.png", tmp_path / "second.png"

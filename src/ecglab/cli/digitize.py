@@ -83,7 +83,9 @@ def digitize(
         console.print(f"{escape(path.name)}: layout {result.layout.name} → {escape(names)}", highlight=False)
         if classifier is not None:
             try:
-                prediction = classifier.predict(recording_for_classifier(result))
+                prediction = classifier.predict(
+                    recording_for_classifier(result), page=result.layout.name in PAGE_LAYOUTS
+                )
                 csv_path = prediction.write_challenge(out / f"{result.record_id}.classes.csv")
             except EcglabError as exc:
                 if debug_enabled():
@@ -143,6 +145,10 @@ def _usage_error(message: str) -> None:
     raise typer.Exit(2)
 
 
+#: Layouts that plot each lead for a quarter of the page: classified with the page thresholds.
+PAGE_LAYOUTS: tuple[str, ...] = ("3x4", "3x4+1", "3x4+3")
+
+
 def recording_for_classifier(result) -> Recording:
     """The digitized record as a 12-lead classifier should see it: NaN (not plotted) set to 0 mV.
 
@@ -153,7 +159,10 @@ def recording_for_classifier(result) -> Recording:
     on 60 records of /work/shared/data/cinc2020 masked to a 3x4+1 page, the labels predicted from
     the 0 mV-filled record matched those of the full 10-s record with F1 0.78, against 0.62 with the
     NaN left in and 0.57-0.59 with each lead's 2.5 s moved to a common window (plain or tiled).
-    Labels from a printed page are therefore an approximation of the full-record labels.
+    Labels from a printed page are therefore an approximation of the full-record labels. The
+    classifier's thresholds for full records over-call on such input; the page thresholds
+    (``predict(page=True)`` for :data:`PAGE_LAYOUTS`, ``benchmarks/classify_pages.py``) were
+    tuned on validation records masked as a 3x4+1 page.
     """
     import numpy as np
 

@@ -4,11 +4,13 @@ A model trained by the ``multilabel`` task carries its preprocessing in ``config
 class codes and per-class thresholds (tuned on validation data) in ``thresholds.json``. A record is
 preprocessed exactly as in training (leads in the model's order, resampling, filters, per-lead
 normalisation), cut into model-length windows (zero-padded when shorter), and the window
-probabilities are averaged.
+probabilities are averaged. A digitized 3x4 page plots each lead for 2.5 s only; where the model
+ships ``thresholds_page.json`` (tuned on records masked that way), ``predict(page=True)`` uses it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,9 @@ import numpy as np
 
 from ecglab.errors import LeadError, RecordError
 from ecglab.io.recording import Recording
+
+#: Thresholds tuned on records masked as a digitized 3x4 page (``benchmarks/classify_pages.py``).
+PAGE_THRESHOLDS_FILE = "thresholds_page.json"
 
 
 @dataclass
@@ -74,10 +79,18 @@ class MultilabelClassifier:
         Content of ``thresholds.json``.
     onnx_path
         Run with onnxruntime from this file instead of torch.
+    page_thresholds
+        Content of ``thresholds_page.json`` where the model has one: thresholds tuned on records
+        masked as a digitized 3x4 page leaves them (each lead's 2.5 s), for ``predict(page=True)``.
     """
 
     def __init__(
-        self, model: Any, cfg: Any, thresholds: dict[str, Any], onnx_path: Path | None = None
+        self,
+        model: Any,
+        cfg: Any,
+        thresholds: dict[str, Any],
+        onnx_path: Path | None = None,
+        page_thresholds: dict[str, Any] | None = None,
     ) -> None:
         from ecglab.training.multilabel import eval_step_samples, preprocess_spec
 
@@ -87,6 +100,11 @@ class MultilabelClassifier:
         self.classes = [str(c) for c in thresholds["classes"]]
         self.names = [str(n) for n in thresholds.get("names", self.classes)]
         self.thresholds = np.asarray(thresholds["thresholds"], dtype=np.float64)
+        self.page_thresholds = None
+        if page_thresholds is not None:
+            if [str(c) for c in page_thresholds["classes"]] != self.classes:
+                raise RecordError("thresholds_page.json: its classes differ from thresholds.json's")
+            self.page_thresholds = np.asarray(page_thresholds["thresholds"], dtype=np.float64)
         self.window = round(float(cfg.multilabel.crop_s) * float(cfg.data.fs))
         self.step = eval_step_samples(cfg)
         self.use_demo = bool(cfg.multilabel.use_demographics)
@@ -107,7 +125,9 @@ class MultilabelClassifier:
         net, cfg, folder, onnx_path = load_task_model(
             model, "multilabel", backend=backend, onnx_path=onnx_path, error=RecordError
         )
-        return cls(net, cfg, read_thresholds(folder), onnx_path=onnx_path)
+        page_file = Path(folder) / PAGE_THRESHOLDS_FILE
+        page = json.loads(page_file.read_text(encoding="utf-8")) if page_file.is_file() else None
+        return cls(net, cfg, read_thresholds(folder), onnx_path=onnx_path, page_thresholds=page)
 
     @property
     def leads(self) -> list[str]:
@@ -171,16 +191,26 @@ class MultilabelClassifier:
 
         return predict_windows(self.model, windows, demo)
 
-    def predict(self, recording: Recording) -> MultilabelPrediction:
-        """Probabilities and thresholded labels of one record."""
+    def predict(self, recording: Recording, *, page: bool = False) -> MultilabelPrediction:
+        """Probabilities and thresholded labels of one record.
+
+        ``page=True``: the record comes from a digitized 3x4 page (each lead plotted for 2.5 s,
+        0 mV elsewhere); the page thresholds decide where the model has them, and a note says so.
+        """
         windows, notes = self.prepare(recording)
         demo = self.demographics(recording) if self.use_demo else None
         probs = self.proba(windows, demo)
+        thresholds = self.thresholds
+        if page and self.page_thresholds is not None:
+            thresholds = self.page_thresholds
+            notes = [*notes, "thresholds tuned on records masked as a 3x4 page"]
+        elif page:
+            notes = [*notes, "no page thresholds: those of full records used (over-calls on a page)"]
         return MultilabelPrediction(
             record_id=recording.record_id,
             classes=self.classes,
             probabilities=probs,
-            labels=probs >= self.thresholds,
+            labels=probs >= thresholds,
             names=self.names,
             notes=notes,
         )
