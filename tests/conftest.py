@@ -33,6 +33,17 @@ def shared_data() -> Path:
     return root
 
 
+def exit_code(argv: list[str]) -> int:
+    """Run ``ecglab ARGV`` in-process; return its exit code."""
+    from ecglab.cli.main import run
+
+    try:
+        run(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
 def sine_recording(
     n_leads: int = 2, fs: float = 250.0, seconds: float = 4.0, leads: tuple[str, ...] | None = None
 ) -> Recording:

@@ -6,17 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ecglab.cli.main import run
+from conftest import exit_code
 from ecglab.errors import ConfigError
 from ecglab.io.cache import cache_usage, clear_caches
-
-
-def _cli(args: list[str]) -> int:
-    try:
-        run(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 @pytest.fixture
@@ -40,20 +32,20 @@ def test_usage_counts_files_and_bytes(cache_root: Path):
 
 
 def test_cli_lists_then_clears_one_then_all_and_keeps_the_data(cache_root: Path, capsys):
-    assert _cli(["data", "cache"]) == 0
+    assert exit_code(["data", "cache"]) == 0
     out = capsys.readouterr().out
     assert "beats" in out and "2.9 KiB" in out and "4.9 KiB" in out
 
-    assert _cli(["data", "cache", "--clear", "beats"]) == 0
+    assert exit_code(["data", "cache", "--clear", "beats"]) == 0
     assert "cleared beats: 2.9 KiB freed" in capsys.readouterr().out
     assert not (cache_root / "beats").exists() and (cache_root / "digitize").exists()
 
-    assert _cli(["data", "cache", "--clear", "all"]) == 0
+    assert exit_code(["data", "cache", "--clear", "all"]) == 0
     assert "cleared digitize" in capsys.readouterr().out
     assert not (cache_root / "digitize").exists()
     assert (cache_root / "data" / "mitdb" / "100.dat").read_bytes() == b"z" * 100
 
-    assert _cli(["data", "cache", "--clear", "all"]) == 0
+    assert exit_code(["data", "cache", "--clear", "all"]) == 0
     assert "nothing (already empty)" in capsys.readouterr().out
 
 
@@ -61,7 +53,7 @@ def test_unknown_cache_name_is_one_error_line_and_nothing_is_deleted(cache_root:
     with pytest.raises(ConfigError, match="unknown cache 'data'"):
         clear_caches(["beats", "data"])
     assert (cache_root / "beats").exists()
-    assert _cli(["data", "cache", "--clear", "data"]) != 0
+    assert exit_code(["data", "cache", "--clear", "data"]) != 0
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert err == ["error: unknown cache 'data' (choose all or one of beats, digitize)"]
     assert (cache_root / "data" / "mitdb" / "100.dat").exists()

@@ -9,23 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import sine_recording
+from conftest import exit_code, sine_recording
 from ecglab import __version__
 from ecglab.cli.main import run
 from ecglab.errors import RecordNotFoundError
 from ecglab.io import Annotations, write_csv, write_wfdb
 
 
-def _exit_code(argv: list[str]) -> int:
-    try:
-        run(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
 def test_version(capsys):
-    assert _exit_code(["--version"]) == 0
+    assert exit_code(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"ecglab {__version__}"
 
 
@@ -37,7 +29,7 @@ def test_console_script_is_installed_and_help_lists_commands():
 
 
 def test_demo_writes_every_format_and_a_plot(tmp_path, capsys):
-    assert _exit_code(["demo", "--out", str(tmp_path)]) == 0
+    assert exit_code(["demo", "--out", str(tmp_path)]) == 0
     for rel in ("wfdb/demo12.hea", "wfdb/demo12.dat", "wfdb212/demo12.dat", "demo12.csv",
                 "challenge/demo12.mat", "challenge/demo12.hea", "demo12.png"):  # fmt: skip
         assert (tmp_path / rel).stat().st_size > 0, rel
@@ -51,7 +43,7 @@ def test_info_on_one_record_prints_the_summary(tmp_path, capsys):
         annotations=Annotations(sample=[10, 400, 800, 1200], symbol=["N", "N", "V", "N"]), record_id="r1"
     )
     base = write_wfdb(rec, tmp_path, fmt="212")
-    assert _exit_code(["info", str(base.with_suffix(".hea"))]) == 0
+    assert exit_code(["info", str(base.with_suffix(".hea"))]) == 0
     out = capsys.readouterr().out
     for expected in ("r1 (wfdb)", "360 Hz", "10 s (3600 samples)", "N:3 V:1", "212", "/mV"):
         assert expected in out, expected
@@ -60,7 +52,7 @@ def test_info_on_one_record_prints_the_summary(tmp_path, capsys):
 def test_info_json_on_a_folder(tmp_path, capsys):
     write_wfdb(sine_recording(2).replace(record_id="a"), tmp_path)
     write_csv(sine_recording(3).replace(record_id="b"), tmp_path / "b.csv")
-    assert _exit_code(["info", "--json", str(tmp_path)]) == 0
+    assert exit_code(["info", "--json", str(tmp_path)]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [d["record"] for d in data] == ["a", "b"]
     assert [d["kind"] for d in data] == ["wfdb", "csv"]
@@ -69,7 +61,7 @@ def test_info_json_on_a_folder(tmp_path, capsys):
 
 def test_errors_are_one_line_and_debug_shows_the_exception(tmp_path, capsys):
     missing = tmp_path / "nothing.hea"
-    assert _exit_code(["info", str(missing)]) == 1
+    assert exit_code(["info", str(missing)]) == 1
     err = capsys.readouterr().err
     assert "header file not found" in err and "Traceback" not in err
     with pytest.raises(RecordNotFoundError):
@@ -77,5 +69,5 @@ def test_errors_are_one_line_and_debug_shows_the_exception(tmp_path, capsys):
 
 
 def test_usage_errors_exit_2(capsys):
-    assert _exit_code(["no-such-command"]) == 2
+    assert exit_code(["no-such-command"]) == 2
     assert "No such command" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from ecglab.cli.main import run
+from conftest import exit_code
 from ecglab.errors import DownloadError
 from ecglab.io.download import (
     CATALOG,
@@ -495,26 +495,17 @@ def test_get_dataset_accepts_the_folder_name_too():
 # --------------------------------------------------------------------------------------------
 
 
-def cli(args: list[str]) -> int:
-    """Run ``ecglab ARGS`` in-process; return its exit code."""
-    try:
-        run(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
 def test_cli_download_end_to_end(physionet: FakePhysioNet, tmp_path: Path, capsys):
     dest = tmp_path / "data"
 
-    code = cli(["data", "download", "mitdb", "--data", str(dest), "--base-url", physionet.base_url])
+    code = exit_code(["data", "download", "mitdb", "--data", str(dest), "--base-url", physionet.base_url])
 
     out = capsys.readouterr().out
     assert code == 0
     assert_in_place(dest / "mitdb", FILES)
     assert "mitdb: 10 downloaded" in out and "0 already present" in out
 
-    code = cli(
+    code = exit_code(
         ["data", "download", "mitdb", "--data", str(dest), "--base-url", physionet.base_url, "--no-progress"]
     )
 
@@ -525,7 +516,7 @@ def test_cli_download_end_to_end(physionet: FakePhysioNet, tmp_path: Path, capsy
 def test_cli_download_include(physionet: FakePhysioNet, tmp_path: Path, capsys):
     args = ["data", "download", "mitdb", "--data", str(tmp_path), "--base-url", physionet.base_url]
 
-    code = cli([*args, "--include", "*.hea", "-i", "RECORDS", "--no-progress"])
+    code = exit_code([*args, "--include", "*.hea", "-i", "RECORDS", "--no-progress"])
 
     assert code == 0
     assert sorted(p.name for p in (tmp_path / "mitdb").rglob("*") if p.is_file()) == [
@@ -541,7 +532,7 @@ def test_cli_download_failure_is_one_error_line(physionet: FakePhysioNet, tmp_pa
     physionet.state.wrong_bytes[f"{PROJECT}/100.dat"] = b"tampered"
     args = ["data", "download", "mitdb", "--data", str(tmp_path), "--base-url", physionet.base_url]
 
-    code = cli([*args, "--no-progress"])
+    code = exit_code([*args, "--no-progress"])
 
     err_lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code != 0
@@ -552,42 +543,44 @@ def test_cli_download_failure_is_one_error_line(physionet: FakePhysioNet, tmp_pa
 def test_cli_download_offline_and_unknown_name(tmp_path: Path, capsys):
     base = f"http://127.0.0.1:{closed_port()}/files"
 
-    code = cli(["data", "download", "mitdb", "--data", str(tmp_path), "--base-url", base, "--no-progress"])
+    code = exit_code(
+        ["data", "download", "mitdb", "--data", str(tmp_path), "--base-url", base, "--no-progress"]
+    )
 
     err_lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code != 0 and len(err_lines) == 1
     assert err_lines[0].startswith(f"error: cannot reach {base}/mitdb/1.0.0/SHA256SUMS.txt")
 
-    assert cli(["data", "download", "nope", "--data", str(tmp_path)]) != 0
+    assert exit_code(["data", "download", "nope", "--data", str(tmp_path)]) != 0
     assert "unknown dataset 'nope'" in capsys.readouterr().err
 
 
 def test_cli_where_precedence(tmp_path: Path, monkeypatch, capsys):
     cache = tmp_path / "cache"
-    assert cli(["data", "where"]) == 0
+    assert exit_code(["data", "where"]) == 0
     captured = capsys.readouterr()
     assert captured.out.strip() == str(cache / "ecglab" / "data")
     assert "per-user cache" in captured.err
 
     monkeypatch.setenv("ECGLAB_DATA", str(tmp_path / "env"))
-    assert cli(["data", "where", "ptb-xl"]) == 0
+    assert exit_code(["data", "where", "ptb-xl"]) == 0
     captured = capsys.readouterr()
     assert captured.out.strip() == str(tmp_path / "env" / "ptbxl")
     assert "ECGLAB_DATA" in captured.err and "not downloaded yet" in captured.err
 
-    assert cli(["data", "where", "mitdb", "--data", str(tmp_path / "flag")]) == 0
+    assert exit_code(["data", "where", "mitdb", "--data", str(tmp_path / "flag")]) == 0
     captured = capsys.readouterr()
     assert captured.out.strip() == str(tmp_path / "flag" / "mitdb")
     assert "--data" in captured.err
 
-    assert cli(["data", "where", "nope"]) != 0
+    assert exit_code(["data", "where", "nope"]) != 0
     assert "unknown dataset 'nope'" in capsys.readouterr().err
 
 
 def test_cli_list_shows_catalog_and_local_presence(physionet: FakePhysioNet, tmp_path: Path, capsys):
     download(physionet, tmp_path, include=["RECORDS"])
 
-    assert cli(["data", "list", "--data", str(tmp_path)]) == 0
+    assert exit_code(["data", "list", "--data", str(tmp_path)]) == 0
 
     out = capsys.readouterr().out
     rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 2}

@@ -483,7 +483,7 @@ def pulse_end(
     upper = trace[up_lo : up_hi + 1, x0:x1]
     box = trace[top_y : int(baseline_y), x0:x1]
     tol = max(0.5 * px_per_mm, 1.5)
-    for fall_cols in [*_vertical_strokes(upper, k), *_vertical_strokes(mid, k)]:
+    for fall_cols in [*_vertical_strokes(upper, k), *rising]:
         fall = float(fall_cols.mean())
         if not 1.5 * px_per_mm <= fall - rise <= 8 * px_per_mm:
             continue

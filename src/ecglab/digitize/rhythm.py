@@ -119,10 +119,10 @@ def match_rhythm_rows(trace: np.ndarray, page: PageLayout, rows: list[int]) -> l
         panels[p.lead] = (t0, t1, _segment(trace, page, p.row, t0, t1, n))
     out = []
     for row in rows:
-        errors = {
-            lead: _difference(_segment(trace, page, row, t0, t1, n), seg, max_lag)
-            for lead, (t0, t1, seg) in panels.items()
+        strip = {
+            span: _segment(trace, page, row, *span, n) for span in {(t0, t1) for t0, t1, _ in panels.values()}
         }
+        errors = {lead: _difference(strip[t0, t1], seg, max_lag) for lead, (t0, t1, seg) in panels.items()}
         ranked = sorted(errors, key=errors.__getitem__)
         best, second = errors[ranked[0]], errors[ranked[1]]
         sure = best < MATCH_ERROR and second >= MATCH_MARGIN * best
