@@ -80,14 +80,13 @@ def main() -> None:
             faint = any(FAINT_NOTE in n for n in result.notes)
             strips = [p.lead for p in result.layout.panels if p.rhythm]
             read = next((n for n in result.notes if n.startswith("rhythm strip(s) read as")), "")
-            pulses = next((n for n in result.notes if n.startswith("calibration pulse joined")), "")
             row.update(
                 layout=result.layout.name,
                 mask="faint" if faint else "plain",
                 error=None,
                 rhythm=" ".join(strips),
                 rhythm_read=read.count("(row "),
-                pulses_skipped=int(pulses.split(" in ")[1].split()[0]) if pulses else 0,
+                pulses_skipped=sum(r.pulse_skipped for r in result.layout.rows),
             )
             picture = draw_overlay(load_image(path), result)
             cv2.imwrite(str(args.out / f"{path.stem}.overlay.png"), picture[:, :, ::-1])

@@ -124,12 +124,18 @@ def test_a_thin_pen_at_100_dpi_is_read_through_the_faint_mask(grid_color):
 @pytest.mark.integration
 @pytest.mark.parametrize(
     ("name", "layout", "fainter"),
-    [("ecg00003.png", "3x4+1", False), ("ecg00029.jpg", "3x4+1", False), ("ecg00037.jpg", "3x4+1", True)],
+    [
+        ("ecg00003.png", "3x4+1", ""),
+        ("ecg00029.jpg", "3x4+1", ""),
+        ("ecg00037.jpg", "3x4+1", "seeded from fainter ink)"),
+        ("ecg00013.jpg", "3x4", "gaps up to 0.75 mm)"),
+    ],
 )
 def test_real_photos_with_a_thin_broken_trace(shared_data: Path, name, layout, fainter):
     # 00003 was read as 3x4 with lead II's row missed; 00029 failed (2 rows found); 00037 failed
-    # (no row found: the pen is lighter on the right). By eye: 3x4+1.
+    # (no row found: the pen is lighter on the right); 00013 failed (no row found: a grey pen in a
+    # 1024 px JPEG). By eye: 3x4+1, and 3x4 for 00013 (its rhythm strip is cut off).
     result = digitize_image(shared_data / "images" / "ecg_image_kit_real" / name)
     assert result.layout.name == layout
-    assert any("faint-ink mask" in n for n in result.notes)
-    assert any("seeded from fainter ink" in n for n in result.notes) == fainter
+    note = next(n for n in result.notes if "faint-ink mask" in n)
+    assert note.endswith(fainter or "dashes)")

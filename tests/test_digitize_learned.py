@@ -50,6 +50,25 @@ def test_crop_coordinates_round_trip():
     assert abs(t0 - (spec.margin_mm * spec.px_per_mm + 0.5) * spec.upsample + 0.5) < 1e-6
 
 
+def test_whole_rows_are_read_within_their_own_band():
+    from ecglab.digitize.learned import within_row_bands
+
+    spec = CropSpec(px_per_mm=3.0, height_mm=20.0)  # bands of +-10 mm = +-30 crop rows
+    page = RowFrame(baseline_y=0.0, x_start=0.0, ppm_x=6.0, ppm_y=6.0)  # 2 image px per crop px
+    rows = [RowFrame(baseline_y=y, x_start=0.0, ppm_x=6.0, ppm_y=6.0) for y in (100.0, 300.0)]
+    h, w = 200, 3  # crop rows: baselines at 50 and 150
+    prob = np.zeros((2, h, w))
+    prob[0, 150] = 0.7  # series 0 is drawn to row 1's trace ...
+    prob[0, 55] = 0.3  # ... with a weaker peak on its own row
+    prob[1, 150] = 1.0
+    banded = within_row_bands(prob, rows, page, spec)
+    y, _ = soft_argmax(banded)
+    np.testing.assert_allclose(y[0], 55.0)
+    np.testing.assert_allclose(y[1], 150.0)
+    assert banded[0, :20].sum() == 0 and banded[0, 81:].sum() == 0  # outside 50 +- 30
+    assert prob[0, 150, 0] == 0.7  # the input is not changed
+
+
 @pytest.mark.parametrize("mode", ["series", "whole"])
 def test_targets_sit_on_the_rows_own_trace_pixels(page, mode):
     spec = CropSpec(px_per_mm=3.0, multiple=16)

@@ -97,6 +97,8 @@ class RowInfo:
     pulse_edge_x
         Image x of a joined calibration pulse's falling edge where the trace starts on it (NaN:
         none): the edge hides the row's first samples.
+    pulse_skipped
+        A calibration pulse joined to the trace was found at the row's start and left out of it.
     """
 
     baseline_y: float
@@ -106,6 +108,7 @@ class RowInfo:
     x_start: float = float("nan")
     px_per_s: float = float("nan")
     pulse_edge_x: float = float("nan")
+    pulse_skipped: bool = False
 
 
 @dataclass
@@ -363,7 +366,6 @@ def detect_layout(
         notes=notes,
     )
     starts, stops = [], []
-    pulses = 0
     for i, r in enumerate(rows):
         y_lo, y_hi = page.row_band(i, h)
         r.x_lo, r.x_hi = row_extent(
@@ -374,10 +376,10 @@ def detect_layout(
             r.x_lo = pulse.start  # type: ignore[assignment]  # sub-pixel
             if pulse.on_edge:
                 r.pulse_edge_x = pulse.edge
-            pulses += 1
+            r.pulse_skipped = True
         starts.append(r.x_lo)
         stops.append(r.x_hi)
-    if pulses:
+    if pulses := sum(r.pulse_skipped for r in rows):
         notes.append(f"calibration pulse joined to the trace in {pulses} row(s): skipped")
     # The leftmost ink column lies a fraction of the pen before the first sample (the stroke's cap);
     # a quarter pen was measured on synthetic pages (OpenCV anti-aliased strokes).

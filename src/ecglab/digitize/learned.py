@@ -20,10 +20,12 @@ from ecglab.digitize.errors import DigitizeError
 from ecglab.digitize.extract import PanelTrace
 from ecglab.digitize.layout import PageLayout
 from ecglab.digitize.strips import (
+    CropSpec,
     RowFrame,
     crop_page,
     crop_rows,
     crop_y_to_image,
+    image_y_to_crop,
     output_x,
     page_frame,
     soft_argmax,
@@ -153,13 +155,38 @@ class LearnedDigitizer:
         frame = page_frame(frames)
         crop = crop_page(rgb, frame, spec)
         x = np.moveaxis(crop, -1, -3)[None].astype(np.float32) / 255.0
-        prob = self.probabilities(x)[0]  # [K, H, Wo]
-        y, conf = soft_argmax(prob[: len(frames)])
+        prob = self.probabilities(x)[0][: len(frames)]  # [R, H, Wo]
+        y, conf = soft_argmax(within_row_bands(prob, frames, frame, self.spec))
         xs = output_x(frame, spec, y.shape[-1])
         return [
             RowCurve(x=xs, y=crop_y_to_image(y[r], frame, spec, 0.0), confidence=conf[r])
             for r in range(len(frames))
         ]
+
+
+def within_row_bands(prob: np.ndarray, frames: list[RowFrame], frame: RowFrame, spec: CropSpec) -> np.ndarray:
+    """A ``whole`` model's row distributions, each zeroed outside its row's band.
+
+    The band is the ``series`` strip (``spec.height_mm`` centred on the row's baseline): the rows'
+    positions are known from the layout, so series ``r`` may not be read off another row's trace,
+    which an under-trained ``whole`` model otherwise does on foreign pages.
+
+    Parameters
+    ----------
+    prob
+        ``[R, H, W]`` per-column distributions of a page crop (top at image y = 0).
+    frames
+        The rows, top to bottom.
+    frame, spec
+        The page crop's frame and geometry.
+    """
+    out = prob.copy()
+    rows = np.arange(prob.shape[-2])
+    half = spec.height_mm / 2 * spec.px_per_mm
+    for r, f in enumerate(frames):
+        centre = float(image_y_to_crop(f.baseline_y, frame, spec, 0.0))
+        out[r, np.abs(rows - centre) > half] = 0.0
+    return out
 
 
 def row_frames(page: PageLayout, speed_mm_per_s: float, gain_mm_per_mv: float) -> list[RowFrame]:

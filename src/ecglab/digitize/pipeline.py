@@ -42,6 +42,9 @@ SPAN_COVERAGE = 0.75
 FAINT_GAP_MM = 2.5
 #: ... and, that failing too, with the ink's core threshold this far from the faint one to the plain.
 FAINTER_CORE = 0.5
+#: ... and, that failing too, with dashes up to this far apart (mm) bridged: a grey pen in a small
+#: JPEG (real photo 00013, 3.8 px/mm) breaks into dashes 2-3 px apart, too short to count as trace.
+WIDE_BRIDGE_MM = 0.75
 #: Without a grid the scale comes from the rows' length, which must cross this much of the image.
 MIN_ROW_WIDTH_FRACTION = 0.4
 
@@ -289,15 +292,20 @@ def _read_layout_escalating(
 
     A thin pen photographed at low resolution loses its steep strokes and the rows fall apart into
     pieces: the faint ink is read against the grid's own darkness instead, and where the pen has
-    no dark core in places (uneven light), from a fainter core too (:data:`FAINTER_CORE`).
+    no dark core in places (uneven light), from a fainter core too (:data:`FAINTER_CORE`), and with
+    wider gaps bridged (:data:`WIDE_BRIDGE_MM`).
     """
     try:
         return _read_layout(norm, plain, grid, layout, printed, where, faint=False)
     except (LayoutError, GridError) as first:
-        for core, note in ((1.0, ""), (FAINTER_CORE, ", seeded from fainter ink")):
+        for core, bridge_mm, note in (
+            (1.0, BRIDGE_MM, ""),
+            (FAINTER_CORE, BRIDGE_MM, ", seeded from fainter ink"),
+            (FAINTER_CORE, WIDE_BRIDGE_MM, f", seeded from fainter ink, gaps up to {WIDE_BRIDGE_MM:g} mm"),
+        ):
             try:
                 trace, grid_used, page, found = _read_layout(
-                    norm, plain, grid, layout, printed, where, faint=True, core=core
+                    norm, plain, grid, layout, printed, where, faint=True, core=core, bridge_mm=bridge_mm
                 )
             except (LayoutError, GridError):
                 continue
@@ -316,6 +324,7 @@ def _read_layout(
     *,
     faint: bool,
     core: float = 1.0,
+    bridge_mm: float = BRIDGE_MM,
 ) -> tuple[np.ndarray, GridInfo, PageLayout, list[str]]:
     """Trace mask, grid scale (from the rows' length where the page shows no grid) and layout.
 
@@ -336,7 +345,7 @@ def _read_layout(
     if not faint and fragmented(trace, grid.px_per_mm):  # a blurred thin trace: add its faint flanks
         trace = ink_mask(norm)
         notes.append("faint trace: hysteresis threshold used")
-    bridge = max(round(BRIDGE_MM * grid.px_per_mm), 1) if faint else 0
+    bridge = max(round(bridge_mm * grid.px_per_mm), 1) if faint else 0
     trace = clean_trace(trace, grid.px_per_mm, pen_width(trace), bridge_px=bridge)
     page = detect_layout(trace, grid, layout, span_coverage=span, gap_mm=gap_mm, **printed)
     return trace, grid, page, notes
