@@ -202,3 +202,25 @@ def test_page_recipe_widens_a_thin_pen_as_inference_does():
             ink[width, widen] = float((255 - ex["image"].astype(float)).mean())
     assert ink[0.25, True] > 1.2 * ink[0.25, False]  # the thin pen gets darker strips
     assert ink[0.4, True] == ink[0.4, False]  # a 0.4 mm pen is left alone
+
+
+def test_nothing_is_read_beyond_a_rows_ink():
+    """A row whose last second was not printed (torn off, faded): the model is not asked to guess it."""
+    from ecglab.digitize import digitize_image
+    from ecglab.io.leads import STANDARD_12
+
+    rec = simulate_12lead(duration=10.0, fs=500.0, seed=4, record_id="cut")
+    page = render_page(rec, {"layout": "3x4+1", "dpi": 150}, rng=np.random.default_rng(0))
+    v4 = next(g for g in page.geometry if g.name == "V4")
+    cut = v4.x0 + 1.5 * v4.px_per_s  # 9 s into the row: V4 shows 7.5-9 s only
+    image = page.image.copy()
+    band = slice(int(v4.baseline_y - 20 * v4.px_per_mm_y), int(v4.baseline_y + 20 * v4.px_per_mm_y))
+    image[band, int(cut) :] = 255
+    result = digitize_image(image, model="digitizer")
+    lead = result.signal[STANDARD_12.index("V4")]
+    fs = result.fs
+    assert np.isfinite(lead[round(7.6 * fs) : round(8.9 * fs)]).all()
+    assert np.isnan(lead[round(9.1 * fs) : round(10 * fs)]).all()
+    # The row below keeps its whole 10 s.
+    v5 = result.signal[STANDARD_12.index("V5")]
+    assert np.isfinite(v5[round(7.6 * fs) : round(9.9 * fs)]).all()

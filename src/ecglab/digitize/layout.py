@@ -99,6 +99,9 @@ class RowInfo:
         none): the edge hides the row's first samples.
     pulse_skipped
         A calibration pulse joined to the trace was found at the row's start and left out of it.
+    ink_lo, ink_hi
+        First and last column with any ink in the row's band, gaps and all (``x_lo``/``x_hi`` end at
+        a gap wider than the bridged one): nothing is plotted outside them.
     """
 
     baseline_y: float
@@ -109,6 +112,8 @@ class RowInfo:
     px_per_s: float = float("nan")
     pulse_edge_x: float = float("nan")
     pulse_skipped: bool = False
+    ink_lo: float = float("nan")
+    ink_hi: float = float("nan")
 
 
 @dataclass
@@ -368,9 +373,12 @@ def detect_layout(
     starts, stops = [], []
     for i, r in enumerate(rows):
         y_lo, y_hi = page.row_band(i, h)
-        r.x_lo, r.x_hi = row_extent(
-            trace, max(y_lo, int(r.baseline_y - 0.45 * (r.baseline_y - y_lo))), y_hi, ppm_x, gap_mm=gap_mm
-        )
+        top = max(y_lo, int(r.baseline_y - 0.45 * (r.baseline_y - y_lo)))
+        r.x_lo, r.x_hi = row_extent(trace, top, y_hi, ppm_x, gap_mm=gap_mm)
+        # The ink's ends, in a band that keeps clear of the neighbouring rows' waves too.
+        bottom = int(r.baseline_y + 0.45 * (y_hi - r.baseline_y)) + 1
+        inked = np.flatnonzero(trace[top:bottom].any(axis=0))
+        r.ink_lo, r.ink_hi = (float(inked[0]), float(inked[-1])) if inked.size else (r.x_lo, r.x_hi)
         pulse = pulse_end(trace, r.baseline_y, r.x_lo, ppm_x, ppm_y * gain_mm_per_mv, pen)
         if pulse is not None:  # a calibration pulse joined to the trace: the trace starts after it
             r.x_lo = pulse.start  # type: ignore[assignment]  # sub-pixel

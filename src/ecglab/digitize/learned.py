@@ -32,6 +32,9 @@ from ecglab.digitize.strips import (
     strip_top,
 )
 
+#: Samples further than this (mm of paper) outside a row's ink are NaN: nothing was plotted there.
+BEYOND_INK_MM = 0.5
+
 
 @dataclass
 class RowCurve:
@@ -236,11 +239,15 @@ def extract_traces_learned(
     curves = digitizer.follow_rows(rgb, frames)
     out = []
     for p in page.panels:
-        frame, curve = frames[p.row], curves[p.row]
+        frame, curve, row = frames[p.row], curves[p.row], page.rows[p.row]
         s0 = round(p.start_s * fs)
         n = max(round(p.stop_s * fs) - s0, 0)
         xs = frame.x_start + (s0 + np.arange(n)) / fs * frame.ppm_x * speed_mm_per_s
         ys = np.interp(xs, curve.x, curve.y, left=np.nan, right=np.nan)
+        # Nothing was plotted beyond the row's ink (a row shorter than the page's scale says): the
+        # model's curve there follows whatever else the crop shows.
+        slack = BEYOND_INK_MM * frame.ppm_x
+        ys[(xs < row.ink_lo - slack) | (xs > row.ink_hi + slack)] = np.nan
         values = (p.baseline_y - ys) / page.px_per_mv
         out.append(PanelTrace(panel=p, values=values, xs=xs, ys=ys))
     return out
