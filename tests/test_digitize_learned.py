@@ -224,3 +224,29 @@ def test_nothing_is_read_beyond_a_rows_ink():
     # The row below keeps its whole 10 s.
     v5 = result.signal[STANDARD_12.index("V5")]
     assert np.isfinite(v5[round(7.6 * fs) : round(9.9 * fs)]).all()
+
+
+def test_a_gap_between_two_panels_is_bridged_not_guessed(monkeypatch):
+    """The pen lifts for 2 mm between aVR and V1 (a cart's print): with no ink there and an unsure
+    model, the curve is bridged from the panel's samples either side."""
+    import ecglab.digitize.learned as learned
+    from ecglab.digitize import digitize_image
+    from ecglab.io.leads import STANDARD_12
+
+    rec = simulate_12lead(duration=10.0, fs=500.0, seed=4, record_id="gap")
+    settings = {"layout": "3x4", "dpi": 150, "lead_separators": False}
+    page = render_page(rec, settings, rng=np.random.default_rng(0))
+    v1 = next(g for g in page.geometry if g.name == "V1")
+    image = page.image.copy()
+    band = slice(int(v1.baseline_y - 20 * v1.px_per_mm_y), int(v1.baseline_y + 20 * v1.px_per_mm_y))
+    image[band, int(v1.x0 - 1.0 * v1.px_per_mm_x) : int(v1.x0 + 1.0 * v1.px_per_mm_x)] = 255
+
+    def end_of_avr_error() -> float:
+        result = digitize_image(image, model="digitizer")
+        span = slice(round(4.9 * result.fs), round(5.0 * result.fs))
+        got = result.signal[STANDARD_12.index("aVR")][span]
+        return float(np.nanmax(np.abs(got - page.signal[page.lead_names.index("aVR")][span])))
+
+    assert end_of_avr_error() < 0.5
+    monkeypatch.setattr(learned, "UNSURE_CONFIDENCE", 0.0)  # read the model's guess instead
+    assert end_of_avr_error() > 1.0

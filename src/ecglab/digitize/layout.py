@@ -163,6 +163,13 @@ class PageLayout:
         down = (b[row + 1] - b[row]) if row + 1 < len(b) else pitch
         return max(int(b[row] - 0.9 * up), 0), min(int(np.ceil(b[row] + 0.9 * down)), height)
 
+    def near_band(self, row: int, height: int) -> tuple[int, int]:
+        """The part of :meth:`row_band` within 45 % of its reach of the baseline: clear of the
+        neighbouring rows' waves."""
+        y_lo, y_hi = self.row_band(row, height)
+        y = self.rows[row].baseline_y
+        return max(y_lo, int(y - 0.45 * (y - y_lo))), min(int(y + 0.45 * (y_hi - y)) + 1, height)
+
 
 def pen_width(trace: np.ndarray) -> float:
     """Most frequent length of the vertical runs of trace pixels: the pen width on flat stretches."""
@@ -372,11 +379,9 @@ def detect_layout(
     )
     starts, stops = [], []
     for i, r in enumerate(rows):
-        y_lo, y_hi = page.row_band(i, h)
-        top = max(y_lo, int(r.baseline_y - 0.45 * (r.baseline_y - y_lo)))
+        _y_lo, y_hi = page.row_band(i, h)
+        top, bottom = page.near_band(i, h)
         r.x_lo, r.x_hi = row_extent(trace, top, y_hi, ppm_x, gap_mm=gap_mm)
-        # The ink's ends, in a band that keeps clear of the neighbouring rows' waves too.
-        bottom = int(r.baseline_y + 0.45 * (y_hi - r.baseline_y)) + 1
         inked = np.flatnonzero(trace[top:bottom].any(axis=0))
         r.ink_lo, r.ink_hi = (float(inked[0]), float(inked[-1])) if inked.size else (r.x_lo, r.x_hi)
         pulse = pulse_end(trace, r.baseline_y, r.x_lo, ppm_x, ppm_y * gain_mm_per_mv, pen)

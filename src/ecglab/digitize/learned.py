@@ -3,7 +3,9 @@
 The classical stages still rectify the page, measure the grid and find the rows and panels; the
 model then reads, in canonical crops placed at those rows (:mod:`ecglab.digitize.strips`), one
 y distribution per output column, decoded to a sub-pixel y by a windowed soft-argmax. Each panel's
-samples are read off that curve at their times and turned into mV from the row baseline.
+samples are read off that curve at their times and turned into mV from the row baseline. Where
+nothing is plotted the curve is not trusted: samples beyond the row's ink are NaN, and columns with
+no ink near the row where the model is unsure (the pen lifting between two panels) are bridged.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from ecglab.digitize.strips import (
 
 #: Samples further than this (mm of paper) outside a row's ink are NaN: nothing was plotted there.
 BEYOND_INK_MM = 0.5
+#: Below this peak probability mass the model's y is a guess (a column holding no trace); where the
+#: column has no ink near the row either, the curve is bridged over it.
+UNSURE_CONFIDENCE = 0.3
 
 
 @dataclass
@@ -214,6 +219,7 @@ def extract_traces_learned(
     fs: float = 500.0,
     speed_mm_per_s: float = 25.0,
     gain_mm_per_mv: float = 10.0,
+    trace: np.ndarray | None = None,
 ) -> list[PanelTrace]:
     """Every panel's signal in mV at ``fs``, read off the model's row curves.
 
@@ -229,6 +235,10 @@ def extract_traces_learned(
         Output sampling rate, Hz.
     speed_mm_per_s, gain_mm_per_mv
         Paper speed and gain.
+    trace
+        The page's trace mask. Where a column holds no ink near the row (the pen lifted between
+        two panels) and the model is unsure (:data:`UNSURE_CONFIDENCE`), the curve is bridged
+        from the panel's samples either side instead of read.
 
     Returns
     -------
@@ -237,6 +247,7 @@ def extract_traces_learned(
     """
     frames = row_frames(page, speed_mm_per_s, gain_mm_per_mv)
     curves = digitizer.follow_rows(rgb, frames)
+    inked = None if trace is None else _inked_columns(trace, page)
     out = []
     for p in page.panels:
         frame, curve, row = frames[p.row], curves[p.row], page.rows[p.row]
@@ -248,9 +259,33 @@ def extract_traces_learned(
         # model's curve there follows whatever else the crop shows.
         slack = BEYOND_INK_MM * frame.ppm_x
         ys[(xs < row.ink_lo - slack) | (xs > row.ink_hi + slack)] = np.nan
+        if inked is not None:
+            columns = np.clip(np.round(xs).astype(np.int64), 0, inked.shape[1] - 1)
+            confidence = np.interp(xs, curve.x, curve.confidence, left=0.0, right=0.0)
+            _bridge(ys, np.isfinite(ys) & (confidence < UNSURE_CONFIDENCE) & ~inked[p.row, columns])
         values = (p.baseline_y - ys) / page.px_per_mv
         out.append(PanelTrace(panel=p, values=values, xs=xs, ys=ys))
     return out
+
+
+def _inked_columns(trace: np.ndarray, page: PageLayout) -> np.ndarray:
+    """``[rows, W]``: the column, or one beside it, holds ink near the row's baseline."""
+    h = trace.shape[0]
+    out = np.zeros((len(page.rows), trace.shape[1]), bool)
+    for i in range(len(page.rows)):
+        top, bottom = page.near_band(i, h)
+        any_ink = trace[top:bottom].any(axis=0)
+        out[i] = any_ink | np.roll(any_ink, 1) | np.roll(any_ink, -1)
+    return out
+
+
+def _bridge(ys: np.ndarray, unsure: np.ndarray) -> None:
+    """Replace ``ys[unsure]`` in place by linear interpolation between the other finite samples
+    (held at the ends); left alone if no sample is left to bridge from."""
+    ok = np.isfinite(ys) & ~unsure
+    if unsure.any() and ok.any():
+        idx = np.arange(ys.size)
+        ys[unsure] = np.interp(idx[unsure], idx[ok], ys[ok])
 
 
 @functools.lru_cache(maxsize=4)

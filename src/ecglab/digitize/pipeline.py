@@ -233,8 +233,9 @@ def digitize_image(
                     seen = thicken_pen(rgb, grow)
                     notes.append(f"thin pen ({page.pen_px:g} px): widened by {grow} px for the model")
             traces = extract_traces_learned(
-                seen, page, learned, fs=fs, speed_mm_per_s=speed_mm_per_s, gain_mm_per_mv=gain_mm_per_mv
-            )
+                seen, page, learned, fs=fs, speed_mm_per_s=speed_mm_per_s, gain_mm_per_mv=gain_mm_per_mv,
+                trace=trace,
+            )  # fmt: skip
             used = learned.name
             if hold_bars:
                 from ecglab.digitize.separators import find_separator_bars, hold_under_bars
