@@ -274,8 +274,9 @@ def _inked_columns(trace: np.ndarray, page: PageLayout) -> np.ndarray:
     out = np.zeros((len(page.rows), trace.shape[1]), bool)
     for i in range(len(page.rows)):
         top, bottom = page.near_band(i, h)
-        any_ink = trace[top:bottom].any(axis=0)
-        out[i] = any_ink | np.roll(any_ink, 1) | np.roll(any_ink, -1)
+        out[i] = trace[top:bottom].any(axis=0)
+    out[:, 1:] |= out[:, :-1].copy()  # ink in the column left of it counts ...
+    out[:, :-1] |= out[:, 1:].copy()  # ... and in the one right of it (not wrapping round)
     return out
 
 
