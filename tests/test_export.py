@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -26,8 +28,13 @@ def test_export_has_a_dynamic_batch_and_matches_torch(tmp_path):
     torch.manual_seed(0)
     model = _TwoInputNet().eval()
     example = {"window": torch.randn(2, 2, 64), "rr": torch.randn(2, 3)}
-    path = export_onnx(model, example, tmp_path / "m.onnx")
+    umask = os.umask(0o022)
+    try:
+        path = export_onnx(model, example, tmp_path / "m.onnx")
+    finally:
+        os.umask(umask)
     assert path.is_file() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert path.stat().st_mode & 0o777 == 0o644  # as any new file, not mkstemp's 0600
     session = OnnxModel(path)
     assert session.input_names == ["window", "rr"]
     for batch in (1, 37):

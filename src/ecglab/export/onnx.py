@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ecglab.errors import EcglabError
+from ecglab.io.atomic import usual_permissions
 
 
 class ExportError(EcglabError):
@@ -92,6 +93,7 @@ def export_onnx(
     dynamic = tuple(dynamic)
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
     os.close(fd)
+    usual_permissions(tmp)
     # The exporter logs one warning per torchvision operator it cannot register (ecglab has no
     # torchvision): noise for every export.
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)

@@ -27,8 +27,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: A
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    # mkstemp creates 0600 files; the result should have the permissions any new file gets.
-    os.chmod(tmp, 0o666 & ~_umask())
+    usual_permissions(tmp)
     try:
         with os.fdopen(fd, mode, **open_kwargs) as handle:
             yield handle
@@ -39,6 +38,11 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **open_kwargs: A
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def usual_permissions(path: str | os.PathLike[str]) -> None:
+    """Give ``path`` the permissions any new file gets (``mkstemp`` creates 0600 files)."""
+    os.chmod(path, 0o666 & ~_umask())
 
 
 def _umask() -> int:
