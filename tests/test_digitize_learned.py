@@ -227,7 +227,7 @@ def test_nothing_is_read_beyond_a_rows_ink():
 
 
 def test_a_gap_between_two_panels_is_bridged_not_guessed(monkeypatch):
-    """The pen lifts for 2 mm between aVR and V1 (a cart's print): with no ink there and an unsure
+    """The pen lifts for 3 mm between aVR and V1 (a cart's print): with no ink there and an unsure
     model, the curve is bridged from the panel's samples either side."""
     import ecglab.digitize.learned as learned
     from ecglab.digitize import digitize_image
@@ -239,7 +239,8 @@ def test_a_gap_between_two_panels_is_bridged_not_guessed(monkeypatch):
     v1 = next(g for g in page.geometry if g.name == "V1")
     image = page.image.copy()
     band = slice(int(v1.baseline_y - 20 * v1.px_per_mm_y), int(v1.baseline_y + 20 * v1.px_per_mm_y))
-    image[band, int(v1.x0 - 1.0 * v1.px_per_mm_x) : int(v1.x0 + 1.0 * v1.px_per_mm_x)] = 255
+    half_gap = 1.5  # mm; the shipped model reads a 2 mm gap well enough unaided
+    image[band, int(v1.x0 - half_gap * v1.px_per_mm_x) : int(v1.x0 + half_gap * v1.px_per_mm_x)] = 255
 
     def end_of_avr_error() -> float:
         result = digitize_image(image, model="digitizer")
