@@ -100,8 +100,8 @@ class RowInfo:
     pulse_skipped
         A calibration pulse joined to the trace was found at the row's start and left out of it.
     ink_lo, ink_hi
-        First and last column with any ink in the row's band, gaps and all (``x_lo``/``x_hi`` end at
-        a gap wider than the bridged one): nothing is plotted outside them.
+        First and last column with any ink near the row (:meth:`PageLayout.near_band`), gaps and all
+        (``x_lo``/``x_hi`` end at a gap wider than the bridged one): nothing is plotted outside them.
     """
 
     baseline_y: float
