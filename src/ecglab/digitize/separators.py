@@ -37,7 +37,9 @@ SEARCH_Y_MM = 6.0
 #: 7 x 0.6 mm bars, Kaggle dB for MARGIN:TAIL mm (no hold / 0.25:0 / 0.25:0.5 / 0.25:1 / 0.5:0 /
 #: 0.5:0.5): apart 14.82 / 15.87 / 15.64 / 15.53 / 15.59 / 15.27; panels joined as ecg-image-kit
 #: draws them 14.80 / 15.78 / 15.78 / 15.78 / 15.76 / 15.53; joined with its 0.25 mm pen 12.09 /
-#: 13.52 / 13.50 / 13.43 / 13.45 / 13.19. Thin bars are left alone.
+#: 13.52 / 13.50 / 13.43 / 13.45 / 13.19. Thin bars are left alone. Rechecked with the retrained
+#: digitizer (2026-11-22): apart 15.41 / 16.47 / 16.25 / 16.16 / 16.18 / 15.88; joined 15.25 / 16.50 /
+#: 16.50 / 16.50 / 16.47 / 16.21; joined, 0.25 mm pen 13.22 / 14.67 / 14.67 / 14.59 / 14.77 / 14.52.
 HOLD_MARGIN_MM = 0.25
 #: Beside the span, samples up to this far (mm) before the first steady one are held too. On the
 #: ecg-image-kit test pages a model hugging the bar's edge just outside the span made the nearest
