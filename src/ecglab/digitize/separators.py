@@ -52,6 +52,8 @@ HOLD_TAIL_MM = 0.0
 #: model 13.39 / 13.22 / 13.41 / 13.36 / 13.35, classical 13.45 / 13.85 / 13.58 / 13.49 / 13.59;
 #: with a 0.4 mm pen: model 15.60 / 15.75 / 15.63 / 15.63 / 15.36, classical 9.90 / 10.25 / 10.20 /
 #: 10.20 / 10.16. The model's choice follows the 0.25 mm pen, the one ecg-image-kit joins pulses with.
+#: Rechecked with the retrained digitizer (2026-11-22), model: 0.25 mm pen 14.18 / 13.96 / 14.19 /
+#: 14.19 / 14.26; 0.4 mm pen 16.39 / 16.50 / 16.37 / 16.37 / 15.88 (within the noise of 12 records: kept).
 PULSE_HOLD_MM: dict[str, tuple[float, float] | None] = {"learned": (0.25, 0.5), "classical": (0.25, 0.0)}
 #: Steady: the trace moves at most this many mV per mm of paper over the next STEADY_MM (1 mV/mm
 #: is 25 mV/s: ST segments and T waves are steady, QRS strokes and a trace along a bar are not).
