@@ -71,6 +71,7 @@ def main() -> None:
     from ecglab.config import load_config
     from ecglab.io import read_record
     from ecglab.predict import MultilabelClassifier
+    from ecglab.predict.multilabel import PAGE_THRESHOLDS_FILE
     from ecglab.pretrained import resolve_model_dir
     from ecglab.training.multilabel import (
         build_table,
@@ -142,8 +143,8 @@ def main() -> None:
             "names": classifier.names,
             "tuned_on": f"fold {cfg.cv.val_fold} masked as a {LAYOUT} page (benchmarks/classify_pages.py)",
         }
-        write_thresholds(folder / "thresholds_page.json", classes, tuned, info)
-        print(f"wrote {folder / 'thresholds_page.json'}")
+        write_thresholds(folder / PAGE_THRESHOLDS_FILE, classes, tuned, info)
+        print(f"wrote {folder / PAGE_THRESHOLDS_FILE}")
 
 
 if __name__ == "__main__":
