@@ -11,6 +11,10 @@ holds) and is scored with the Kaggle metric (PhysioNet in brackets). The 15 ecg-
 Usage::
 
     python benchmarks/digitize_models.py --models digitizer runs/ship/digitize-series-long-... [--count 12]
+    python benchmarks/digitize_models.py --models digitizer digitizer@h digitizer@v digitizer@hv
+
+``NAME@FLIPS`` reads with flip test-time augmentation (``h``, ``v`` or ``hv``, see
+``ecglab.digitize.learned.LearnedDigitizer``).
 
 Prints a table and writes ``benchmarks/results/digitize_models.json``.
 """
@@ -44,7 +48,9 @@ def main() -> None:
     from ecglab.digitize.evaluate import evaluate_digitization
     from ecglab.digitize.learned import LearnedDigitizer
 
-    models = {name: LearnedDigitizer.from_pretrained(name) for name in args.models}
+    # NAME@TTA reads with test-time flips (h, v or hv; see LearnedDigitizer)
+    models = {name: LearnedDigitizer.from_pretrained(name.split("@")[0], tta=name.partition("@")[2] or False)
+              for name in args.models}  # fmt: skip
     records = validation_records(args.data)[: args.count]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

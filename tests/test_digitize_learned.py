@@ -251,3 +251,29 @@ def test_a_gap_between_two_panels_is_bridged_not_guessed(monkeypatch):
     assert end_of_avr_error() < 0.5
     monkeypatch.setattr(learned, "UNSURE_CONFIDENCE", 0.0)  # read the model's guess instead
     assert end_of_avr_error() > 1.0
+
+
+def test_flip_tta_maps_each_mirrored_distribution_back():
+    """Every flip's distribution is mirrored back before averaging: an off-centre trace stays put."""
+    from ecglab.digitize.errors import DigitizeError
+    from ecglab.digitize.learned import LearnedDigitizer, _tta_flips
+
+    class SharpReader(torch.nn.Module):
+        """Logits that peak on the darkest row of each column, like a perfect reader."""
+
+        def forward(self, x):  # [B, R, 3, H, W] -> ([B, R, H, W],)
+            return (-50.0 * x.mean(dim=-3),)
+
+    crops = np.ones((1, 1, 3, 40, 30), np.float32)
+    rows = 8 + np.arange(30) // 3  # a rising trace, far from the crop's centre row (20)
+    crops[0, 0, :, rows, np.arange(30)] = 0.0
+    reader = LearnedDigitizer.__new__(LearnedDigitizer)  # only probabilities() is exercised
+    reader.model, reader._onnx = SharpReader(), None
+    for tta in (False, True, "h", "v", "hv"):
+        reader.tta = _tta_flips(tta)
+        prob = reader.probabilities(crops)[0, 0]
+        np.testing.assert_allclose(prob.sum(axis=0), 1.0, rtol=1e-5)
+        assert (prob.argmax(axis=0) == rows).all(), tta
+    assert len(_tta_flips("hv")) == 3 and _tta_flips(True) == _tta_flips("h") and _tta_flips(False) == ()
+    with pytest.raises(DigitizeError, match="tta must be one of"):
+        _tta_flips("diagonal")

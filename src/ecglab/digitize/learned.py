@@ -68,11 +68,19 @@ class LearnedDigitizer:
     onnx_path
         Run an exported ONNX file with onnxruntime instead of ``model``.
     tta
-        Flip test-time augmentation: also run the horizontally mirrored crops and average.
+        Flip test-time augmentation: also run mirrored crops, mirror their distributions back and
+        average. ``True`` or ``"h"``: left-right (time reversed); ``"v"``: upside down (the
+        signal negated); ``"hv"``: both flips and their combination (4 passes). The y distribution
+        has one bin per crop row, so an upside-down crop's distribution maps back exactly.
     """
 
     def __init__(
-        self, model: Any, cfg: Any, *, onnx_path: str | os.PathLike[str] | None = None, tta: bool = False
+        self,
+        model: Any,
+        cfg: Any,
+        *,
+        onnx_path: str | os.PathLike[str] | None = None,
+        tta: bool | str = False,
     ):
         from ecglab.training.digitize import MODEL_MODES, crop_spec
 
@@ -80,7 +88,7 @@ class LearnedDigitizer:
         self.cfg = cfg
         self.mode = MODEL_MODES[str(cfg.model.name)]
         self.spec = crop_spec(cfg)
-        self.tta = tta
+        self.tta = _tta_flips(tta)
         self.n_series = int(getattr(model, "n_series", 0)) if self.mode == "whole" else 0
         self._onnx = None
         if onnx_path is not None:
@@ -95,7 +103,7 @@ class LearnedDigitizer:
         *,
         backend: str = "torch",
         onnx_path: Path | None = None,
-        tta: bool = False,
+        tta: bool | str = False,
     ) -> LearnedDigitizer:
         """Load a shipped digitizer by name (``digitizer``) or a run/weights folder.
 
@@ -118,12 +126,10 @@ class LearnedDigitizer:
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """Per-column y probabilities of a batch of crops (``[B, R, 3, H, W]`` or ``[B, 3, H, W]``, 0..1)."""
-        logits = self._logits(x)
-        prob = _softmax_rows(logits)
-        if self.tta:
-            flipped = _softmax_rows(self._logits(np.ascontiguousarray(x[..., ::-1])))[..., ::-1]
-            prob = 0.5 * (prob + flipped)
-        return prob
+        prob = _softmax_rows(self._logits(x))
+        for axes in self.tta:  # each flip of the input, its distribution flipped back
+            prob = prob + np.flip(_softmax_rows(self._logits(np.ascontiguousarray(np.flip(x, axes)))), axes)
+        return prob / (1 + len(self.tta))
 
     def _logits(self, x: np.ndarray) -> np.ndarray:
         if self._onnx is not None:
@@ -289,7 +295,27 @@ def _bridge(ys: np.ndarray, unsure: np.ndarray) -> None:
         ys[unsure] = np.interp(idx[unsure], idx[ok], ys[ok])
 
 
+#: Test-time flips by name: the axes of a ``[..., H, W]`` crop (and of its ``[..., H, Wo]``
+#: distribution) that each extra pass mirrors.
+TTA_FLIPS: dict[str, tuple[tuple[int, ...], ...]] = {
+    "": (),
+    "h": ((-1,),),
+    "v": ((-2,),),
+    "hv": ((-1,), (-2,), (-2, -1)),
+}
+
+
+def _tta_flips(tta: bool | str) -> tuple[tuple[int, ...], ...]:
+    """The flips of a ``tta`` setting (``True`` is ``"h"``, the left-right flip)."""
+    key = "h" if tta is True else "" if tta is False or tta is None else str(tta).lower()
+    if key not in TTA_FLIPS:
+        raise DigitizeError(
+            f"tta must be one of {', '.join(repr(k) for k in TTA_FLIPS if k)} or off, got {tta!r}"
+        )
+    return TTA_FLIPS[key]
+
+
 @functools.lru_cache(maxsize=4)
-def load_digitizer(model: str, backend: str = "torch", tta: bool = False) -> LearnedDigitizer:
+def load_digitizer(model: str, backend: str = "torch", tta: bool | str = False) -> LearnedDigitizer:
     """:meth:`LearnedDigitizer.from_pretrained`, loaded once per process (batches reuse it)."""
     return LearnedDigitizer.from_pretrained(model, backend=backend, tta=tta)
