@@ -206,6 +206,7 @@ def test_a_pulse_apart_from_the_trace_holds_nothing(record):
     result = digitize_image(page.image)
     assert not any("falling edge" in n for n in result.notes)
     assert not any(np.isfinite(r.pulse_edge_x) for r in result.layout.rows)
+    assert not any(np.isfinite(r.zero_y) for r in result.layout.rows)  # measured from the rows' lines
 
 
 def test_joined_pulse_is_drawn_into_the_first_sample(record):
@@ -217,3 +218,29 @@ def test_joined_pulse_is_drawn_into_the_first_sample(record):
     assert column.all()  # one inked stroke from the pulse's top to the first sample
     with pytest.raises(ConfigError, match="pulse_joined"):
         RenderSettings.from_dict({"pulse_joined": "yes"})
+
+
+def test_rows_with_a_joined_pulse_are_measured_from_its_foot(record, monkeypatch):
+    """A page plots each sample against the row's 0 mV line, which only the pulse shows: a record
+    0.15 mV off its isoelectric line keeps that offset when read from the pulse's foot."""
+    import ecglab.digitize.layout as layout
+
+    shifted = record.replace(signal=record.signal + np.float32(0.15))
+    page = render_page(shifted, RenderSettings(layout="3x4+1", dpi=DPI, pulse_joined=True))
+
+    def median_offsets() -> tuple[np.ndarray, object]:
+        result = digitize_image(page.image)
+        offsets = []
+        for lead in ("I", "aVR", "V1", "V4"):
+            got = result.signal[STANDARD_12.index(lead)]
+            truth = page.signal[page.lead_names.index(lead)][: got.size]
+            offsets.append(np.nanmedian(got - truth))
+        return np.array(offsets), result
+
+    from_foot, result = median_offsets()
+    assert all(np.isfinite(r.zero_y) for r in result.layout.rows)
+    assert np.abs(from_foot).max() < 0.04
+    monkeypatch.setattr(layout, "ZERO_FROM_PULSE", False)
+    from_isoelectric, result = median_offsets()
+    assert not any(np.isfinite(r.zero_y) for r in result.layout.rows)
+    assert np.all(from_isoelectric < -0.1)  # the offset is lost: read as if it were 0 mV

@@ -186,8 +186,9 @@ def extract_traces(
     method
         Column method of :func:`ecglab.synth.roundtrip.panel_signal` (``sweep``, ``mean``, ...).
     baseline
-        Where 0 mV is: ``row`` (the row's isoelectric line, its trace-density peak) or ``median``
-        (each panel's median, the ECG's isoelectric level when the row line is not trusted).
+        Where 0 mV is: ``row`` (the foot of the row's calibration pulse where one is joined to
+        the trace, else the row's isoelectric line, its trace-density peak) or ``median`` (each
+        panel's median, the ECG's isoelectric level when the row line is not trusted).
 
     Returns
     -------
@@ -233,5 +234,7 @@ def extract_traces(
             finite = np.isfinite(values)
             if baseline == "median" and finite.any():
                 values = values - np.median(values[finite])
+            else:  # measured from the row's 0 mV line where a calibration pulse shows it
+                values = values + (p.zero_line_y - p.baseline_y) / page.px_per_mv
             out.append(PanelTrace(panel=p, values=values, xs=xs, ys=ys))
     return out

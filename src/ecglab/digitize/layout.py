@@ -45,6 +45,11 @@ MISSED_ROW_COVERAGE = 0.75
 #: Rows whose traces span less than this fraction of a row's duration were found in pieces: their
 #: starts cannot be trusted.
 MIN_SPAN_FRACTION = 0.5
+#: Measure signals from a joined calibration pulse's foot (the row's 0 mV line) instead of the
+#: row's isoelectric line, where the two are at most ZERO_MAX_OFFSET_MV apart (further, the foot
+#: was misread or the page is curled between the pulse and the trace).
+ZERO_FROM_PULSE = True
+ZERO_MAX_OFFSET_MV = 0.5
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,9 @@ class PanelBox:
         Image y of the row's isoelectric line (its trace-density peak).
     rhythm
         Full-width rhythm strip.
+    zero_y
+        Image y of the row's 0 mV line where the page shows it (a calibration pulse's foot), else
+        NaN; see :attr:`zero_line_y`.
     """
 
     lead: str
@@ -76,6 +84,18 @@ class PanelBox:
     x1: float
     baseline_y: float
     rhythm: bool = False
+    zero_y: float = float("nan")
+
+    @property
+    def zero_line_y(self) -> float:
+        """Image y of 0 mV: the pulse's foot where one was found, else the isoelectric line.
+
+        The page plots every sample against the row's 0 mV line, which only a calibration pulse
+        shows. The isoelectric line (where the trace spends its time) sits off it by the record's
+        own offset: 0.04 mV typically and over 0.1 mV on one panel in ten on the ecg-image-kit
+        pages of ``images/cinc2024_ptbxl``, which costs PhysioNet SNR (it removes no offset).
+        """
+        return self.zero_y if np.isfinite(self.zero_y) else self.baseline_y
 
 
 @dataclass
@@ -102,6 +122,9 @@ class RowInfo:
     ink_lo, ink_hi
         First and last column with any ink near the row (:meth:`PageLayout.near_band`), gaps and all
         (``x_lo``/``x_hi`` end at a gap wider than the bridged one): nothing is plotted outside them.
+    zero_y
+        Image y of the row's 0 mV line, the foot of a joined calibration pulse (NaN: none found, or
+        too far from ``baseline_y`` to trust, see :data:`ZERO_MAX_OFFSET_MV`).
     """
 
     baseline_y: float
@@ -114,6 +137,7 @@ class RowInfo:
     pulse_skipped: bool = False
     ink_lo: float = float("nan")
     ink_hi: float = float("nan")
+    zero_y: float = float("nan")
 
 
 @dataclass
@@ -390,6 +414,9 @@ def detect_layout(
             if pulse.on_edge:
                 r.pulse_edge_x = pulse.edge
             r.pulse_skipped = True
+            near = abs(pulse.foot_y - r.baseline_y) <= ZERO_MAX_OFFSET_MV * ppm_y * gain_mm_per_mv
+            if ZERO_FROM_PULSE and near:
+                r.zero_y = pulse.foot_y
         starts.append(r.x_lo)
         stops.append(r.x_hi)
     if pulses := sum(r.pulse_skipped for r in rows):
@@ -448,11 +475,14 @@ class PulseEnd(NamedTuple):
         Image x of the pulse's falling edge.
     on_edge
         The trace starts on the falling edge itself (ecg-image-kit), not after a gap.
+    foot_y
+        Image y of the pulse's 0 mV line (the centre of the pen at its foot).
     """
 
     start: float
     edge: float
     on_edge: bool
+    foot_y: float = float("nan")
 
 
 def pulse_end(
@@ -514,7 +544,8 @@ def pulse_end(
         flat = np.mean(np.abs(tops - level) <= tol) * has.mean()
         hollow = trace[mid_lo : mid_hi + 1, x0 + int(rise) + 2 * k + 1 : x0 + int(fall) - 2 * k].mean()
         if flat >= 0.6 and hollow < 0.2 and 0.7 * px_per_mv <= height <= 1.3 * px_per_mv:
-            return _after_falling_edge(trace, baseline_y, x0, fall, px_per_mm, px_per_mv, pen_px)
+            end = _after_falling_edge(trace, baseline_y, x0, fall, px_per_mm, px_per_mv, pen_px)
+            return end._replace(foot_y=baseline_y if lead_in.size else float("nan"))
     return None
 
 
@@ -575,6 +606,7 @@ def place_panels(page: PageLayout) -> list[PanelBox]:
             x1=page.rows[p.row].x_start + p.stop_s * page.rows[p.row].px_per_s,
             baseline_y=page.rows[p.row].baseline_y,
             rhythm=p.rhythm,
+            zero_y=page.rows[p.row].zero_y,
         )
         for p in spec.panels
     ]

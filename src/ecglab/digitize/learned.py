@@ -269,7 +269,7 @@ def extract_traces_learned(
             columns = np.clip(np.round(xs).astype(np.int64), 0, inked.shape[1] - 1)
             confidence = np.interp(xs, curve.x, curve.confidence, left=0.0, right=0.0)
             _bridge(ys, np.isfinite(ys) & (confidence < UNSURE_CONFIDENCE) & ~inked[p.row, columns])
-        values = (p.baseline_y - ys) / page.px_per_mv
+        values = (p.zero_line_y - ys) / page.px_per_mv
         out.append(PanelTrace(panel=p, values=values, xs=xs, ys=ys))
     return out
 
