@@ -3,12 +3,13 @@
 A printed row plots every sample against its 0 mV line, which only the calibration pulse shows: the
 pulse stands on it. The isoelectric line the layout stage finds (where the trace spends its time)
 sits off it by the record's own offset, which the PhysioNet 2024 SNR (no offset removed) counts as
-error. With ``ecglab.digitize.layout.ZERO_FROM_PULSE`` a row whose trace starts on a joined pulse is
-measured from the pulse's foot. The validation-fold records of ``configs/digitize-series.yaml`` are
-rendered with the pulse joined to the trace (ecg-image-kit's style, two pens, and with the default
-damage) and apart from it (where nothing may change); the classical tracker and the learned model
-read each set with the setting off and on. The 15 ecg-image-kit pages of ``images/cinc2024_ptbxl``
-are scored too, for the record only: choose on the validation rows.
+error. With ``ecglab.digitize.layout.ZERO_FROM_PULSE`` a row with a calibration pulse, joined to
+its trace or printed apart from it, is measured from the pulse's foot. The validation-fold records
+of ``configs/digitize-series.yaml`` are rendered with the pulse joined to the trace (ecg-image-kit's
+style, two pens, and with the default damage) and apart from it (ecglab's style, clean and
+damaged); the classical tracker and the learned model read each set with the setting off and on.
+The 15 ecg-image-kit pages of ``images/cinc2024_ptbxl`` are scored too, for the record only:
+choose on the validation rows.
 
 Usage::
 
@@ -32,6 +33,7 @@ CONDITIONS = {
     "validation, kit-style, pulse joined, 0.4 mm pen": [*KIT, *THICK, *JOINED],
     "validation, damaged, pulse joined": ["render.pulse_joined=true"],
     "validation, clean, pulse apart": ["damage.enabled=false"],
+    "validation, damaged, pulse apart": [],
 }
 
 

@@ -206,7 +206,6 @@ def test_a_pulse_apart_from_the_trace_holds_nothing(record):
     result = digitize_image(page.image)
     assert not any("falling edge" in n for n in result.notes)
     assert not any(np.isfinite(r.pulse_edge_x) for r in result.layout.rows)
-    assert not any(np.isfinite(r.zero_y) for r in result.layout.rows)  # measured from the rows' lines
 
 
 def test_joined_pulse_is_drawn_into_the_first_sample(record):
@@ -220,13 +219,15 @@ def test_joined_pulse_is_drawn_into_the_first_sample(record):
         RenderSettings.from_dict({"pulse_joined": "yes"})
 
 
-def test_rows_with_a_joined_pulse_are_measured_from_its_foot(record, monkeypatch):
+@pytest.mark.parametrize("joined", [True, False])
+def test_rows_are_measured_from_the_calibration_pulses_foot(record, monkeypatch, joined):
     """A page plots each sample against the row's 0 mV line, which only the pulse shows: a record
-    0.15 mV off its isoelectric line keeps that offset when read from the pulse's foot."""
+    0.15 mV off its isoelectric line keeps that offset when read from the pulse's foot, whether
+    the pulse is joined to the trace (ecg-image-kit) or printed apart from it."""
     import ecglab.digitize.layout as layout
 
     shifted = record.replace(signal=record.signal + np.float32(0.15))
-    page = render_page(shifted, RenderSettings(layout="3x4+1", dpi=DPI, pulse_joined=True))
+    page = render_page(shifted, RenderSettings(layout="3x4+1", dpi=DPI, pulse_joined=joined))
 
     def median_offsets() -> tuple[np.ndarray, object]:
         result = digitize_image(page.image)
@@ -244,3 +245,10 @@ def test_rows_with_a_joined_pulse_are_measured_from_its_foot(record, monkeypatch
     from_isoelectric, result = median_offsets()
     assert not any(np.isfinite(r.zero_y) for r in result.layout.rows)
     assert np.all(from_isoelectric < -0.1)  # the offset is lost: read as if it were 0 mV
+
+
+def test_rows_without_a_pulse_keep_the_isoelectric_line(record):
+    page = render_page(record, RenderSettings(layout="3x4+1", dpi=DPI, calibration_pulse=False))
+    result = digitize_image(page.image)
+    assert not any(np.isfinite(r.zero_y) for r in result.layout.rows)
+    assert all(p.zero_line_y == p.baseline_y for p in result.layout.panels)

@@ -45,7 +45,7 @@ MISSED_ROW_COVERAGE = 0.75
 #: Rows whose traces span less than this fraction of a row's duration were found in pieces: their
 #: starts cannot be trusted.
 MIN_SPAN_FRACTION = 0.5
-#: Measure signals from a joined calibration pulse's foot (the row's 0 mV line) instead of the
+#: Measure signals from a calibration pulse's foot (the row's 0 mV line) instead of the
 #: row's isoelectric line, where the two are at most ZERO_MAX_OFFSET_MV apart (further, the foot
 #: was misread or the page is curled between the pulse and the trace).
 ZERO_FROM_PULSE = True
@@ -123,8 +123,9 @@ class RowInfo:
         First and last column with any ink near the row (:meth:`PageLayout.near_band`), gaps and all
         (``x_lo``/``x_hi`` end at a gap wider than the bridged one): nothing is plotted outside them.
     zero_y
-        Image y of the row's 0 mV line, the foot of a joined calibration pulse (NaN: none found, or
-        too far from ``baseline_y`` to trust, see :data:`ZERO_MAX_OFFSET_MV`).
+        Image y of the row's 0 mV line, the foot of its calibration pulse, joined to the trace or
+        apart from it (NaN: none found, or too far from ``baseline_y`` to trust, see
+        :data:`ZERO_MAX_OFFSET_MV`).
     """
 
     baseline_y: float
@@ -414,9 +415,11 @@ def detect_layout(
             if pulse.on_edge:
                 r.pulse_edge_x = pulse.edge
             r.pulse_skipped = True
-            near = abs(pulse.foot_y - r.baseline_y) <= ZERO_MAX_OFFSET_MV * ppm_y * gain_mm_per_mv
-            if ZERO_FROM_PULSE and near:
-                r.zero_y = pulse.foot_y
+        else:  # a pulse standing apart, left of the trace, also shows the row's 0 mV line
+            pulse = pulse_apart(trace, r.baseline_y, r.x_lo, ppm_x, ppm_y * gain_mm_per_mv, pen)
+        max_offset = ZERO_MAX_OFFSET_MV * ppm_y * gain_mm_per_mv
+        if ZERO_FROM_PULSE and pulse is not None and abs(pulse.foot_y - r.baseline_y) <= max_offset:
+            r.zero_y = pulse.foot_y
         starts.append(r.x_lo)
         stops.append(r.x_hi)
     if pulses := sum(r.pulse_skipped for r in rows):
@@ -547,6 +550,31 @@ def pulse_end(
             end = _after_falling_edge(trace, baseline_y, x0, fall, px_per_mm, px_per_mv, pen_px)
             return end._replace(foot_y=baseline_y if lead_in.size else float("nan"))
     return None
+
+
+def pulse_apart(
+    trace: np.ndarray,
+    baseline_y: float,
+    x_trace: float,
+    px_per_mm: float,
+    px_per_mv: float,
+    pen: float,
+) -> PulseEnd | None:
+    """A calibration pulse printed apart from the row's trace, in the 12 mm left of it, or None.
+
+    The same shape test as :func:`pulse_end` (two edges, a flat hollow top 1 mV up), on the mask
+    cut just left of the trace's first column ``x_trace``, so the trace itself cannot pass for the
+    pulse's falling edge. Only ``foot_y`` of the result means anything here.
+    """
+    x_end = int(x_trace) - 1
+    x_from = max(int(x_end - 12 * px_per_mm), 0)
+    if x_end - x_from < 3 * px_per_mm:
+        return None
+    near_lo, near_hi = max(int(baseline_y - 1.5 * px_per_mv), 0), int(baseline_y + px_per_mv) + 1
+    inked = np.flatnonzero(trace[near_lo:near_hi, x_from:x_end].any(axis=0))
+    if not inked.size:
+        return None
+    return pulse_end(trace[:, :x_end], baseline_y, x_from + int(inked[0]), px_per_mm, px_per_mv, pen)
 
 
 def _vertical_strokes(band: np.ndarray, k: int) -> list[np.ndarray]:
