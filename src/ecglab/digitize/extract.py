@@ -186,9 +186,9 @@ def extract_traces(
     method
         Column method of :func:`ecglab.synth.roundtrip.panel_signal` (``sweep``, ``mean``, ...).
     baseline
-        Where 0 mV is: ``row`` (the foot of the row's calibration pulse where one is joined to
-        the trace, else the row's isoelectric line, its trace-density peak) or ``median`` (each
-        panel's median, the ECG's isoelectric level when the row line is not trusted).
+        Where 0 mV is: ``row`` (the foot of the row's calibration pulse where one was found,
+        else the row's isoelectric line, its trace-density peak) or ``median`` (each panel's
+        median, the ECG's isoelectric level when the row line is not trusted).
 
     Returns
     -------
