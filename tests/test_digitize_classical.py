@@ -33,7 +33,10 @@ from ecglab.digitize import (
     load_image,
     rectify,
 )
+from ecglab.digitize.extract import PanelTrace
 from ecglab.digitize.image import clean_trace, normalise, trace_mask
+from ecglab.digitize.layout import PanelBox
+from ecglab.digitize.pipeline import assemble_leads
 from ecglab.io.leads import STANDARD_12
 from ecglab.metrics.snr import kaggle_snr
 from ecglab.signal.simulate import simulate_12lead
@@ -362,3 +365,28 @@ def test_cinc2024_images(shared_data: Path, tmp_path):
     assert res["summary"]["failed"] == 0
     assert all(r["layout"] == "3x4+1" for r in res["images"])
     assert res["summary"]["kaggle_score_db"] > 11.0
+
+
+def _panel_trace(lead: str, start_s: float, values: np.ndarray, zero_y: float = float("nan")) -> PanelTrace:
+    panel = PanelBox(lead=lead, row=0, column=0, start_s=start_s, stop_s=start_s + values.size / 100.0,
+                     x0=0.0, x1=1.0, baseline_y=0.0, zero_y=zero_y)  # fmt: skip
+    return PanelTrace(panel=panel, values=values, xs=np.zeros(values.size), ys=np.zeros(values.size))
+
+
+def test_plots_of_one_lead_share_one_zero_before_averaging(monkeypatch):
+    import ecglab.digitize.pipeline as pipeline
+
+    wave = np.sin(np.arange(1000) / 7.0)
+    strip = _panel_trace("II", 0.0, wave + 0.3)  # the rhythm strip's row: 0.3 mV off
+    panel = _panel_trace("II", 0.0, wave[:250].copy())  # the 3x4 panel's row: on 0 mV
+    aligned = assemble_leads([panel, strip], fs=100.0, duration_s=10.0)[STANDARD_12.index("II")]
+    np.testing.assert_allclose(aligned, wave + 0.3, atol=1e-6)  # no step where the panel ends
+    # The panel's row had a calibration pulse: its 0 mV is the page's, the strip moves onto it.
+    pulsed = _panel_trace("II", 0.0, wave[:250].copy(), zero_y=5.0)
+    aligned = assemble_leads([pulsed, strip], fs=100.0, duration_s=10.0)[STANDARD_12.index("II")]
+    np.testing.assert_allclose(aligned, wave, atol=1e-6)
+    # Without the alignment the average steps by half the disagreement at 2.5 s.
+    monkeypatch.setattr(pipeline, "ALIGN_LEAD_ZEROS", False)
+    plain = assemble_leads([panel, strip], fs=100.0, duration_s=10.0)[STANDARD_12.index("II")]
+    np.testing.assert_allclose(plain[:250] - wave[:250], 0.15, atol=1e-6)
+    np.testing.assert_allclose(plain[250:] - wave[250:], 0.3, atol=1e-6)

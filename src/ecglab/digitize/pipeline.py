@@ -386,21 +386,63 @@ def _grid_from_trace(
     return GridInfo(ppm, ppm, grid.confidence, "trace", [*grid.notes, "scale from the row length"])
 
 
+#: Give every plot of one lead the same 0 mV before overlaps are averaged (see :func:`assemble_leads`).
+ALIGN_LEAD_ZEROS = True
+
+
 def assemble_leads(traces: list[PanelTrace], fs: float, duration_s: float) -> np.ndarray:
-    """``[12, n]`` float32: each lead's panels placed at their times, overlaps averaged, NaN elsewhere."""
+    """``[12, n]`` float32: each lead's panels placed at their times, overlaps averaged, NaN elsewhere.
+
+    A lead plotted twice (lead II in its 3x4 panel and on the rhythm strip) is read from two rows
+    whose 0 mV lines were found separately; where a row has no calibration pulse, each comes from
+    its own isoelectric line. With :data:`ALIGN_LEAD_ZEROS` the plots of one lead are first shifted
+    onto one 0 mV, by their median difference where they overlap: onto a plot whose row's 0 mV came
+    from a pulse's foot when one did (the page's own zero), else onto the longest plot. Otherwise
+    the average steps where the overlap ends, by half the two rows' disagreement.
+    """
     n = round(duration_s * fs)
-    total = np.zeros((12, n))
-    count = np.zeros((12, n))
+    placed = []
     index = {name: i for i, name in enumerate(STANDARD_12)}
     for tr in traces:
-        k = index[tr.panel.lead]
         s0 = round(tr.panel.start_s * fs)
-        v = tr.values[: max(n - s0, 0)]
+        v = tr.values[: max(n - s0, 0)].astype(np.float64)
+        placed.append((index[tr.panel.lead], s0, v, bool(np.isfinite(tr.panel.zero_y))))
+    if ALIGN_LEAD_ZEROS:
+        placed = _align_lead_zeros(placed)
+    total = np.zeros((12, n))
+    count = np.zeros((12, n))
+    for k, s0, v, _ in placed:
         ok = np.isfinite(v)
         total[k, s0 : s0 + v.size][ok] += v[ok]
         count[k, s0 : s0 + v.size][ok] += 1
     with np.errstate(invalid="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
+
+
+def _align_lead_zeros(
+    placed: list[tuple[int, int, np.ndarray, bool]],
+) -> list[tuple[int, int, np.ndarray, bool]]:
+    """Shift the plots of each lead onto its reference plot's 0 mV (see :func:`assemble_leads`)."""
+    out = list(placed)
+    for k in {p[0] for p in placed}:
+        mine = [i for i, p in enumerate(placed) if p[0] == k]
+        if len(mine) < 2:
+            continue
+        # The reference: a pulse-zeroed plot if any, the longest first.
+        ref = max(mine, key=lambda i: (placed[i][3], np.isfinite(placed[i][2]).sum()))
+        _, r0, rv, _ = placed[ref]
+        for i in mine:
+            _, s0, v, zeroed = placed[i]
+            if i == ref or (zeroed and placed[ref][3]):
+                continue  # both on the page's own 0 mV already
+            lo, hi = max(s0, r0), min(s0 + v.size, r0 + rv.size)
+            if hi <= lo:
+                continue
+            diff = v[lo - s0 : hi - s0] - rv[lo - r0 : hi - r0]
+            diff = diff[np.isfinite(diff)]
+            if diff.size >= 0.5 * (hi - lo):
+                out[i] = (k, s0, v - float(np.median(diff)), zeroed)
+    return out
 
 
 def einthoven_correct(signal: np.ndarray) -> np.ndarray:
