@@ -99,7 +99,7 @@ def collect(runs: list[Path]) -> tuple[dict, list, np.ndarray]:
     from ecglab.training.trainer import load_model_from_run
 
     oos: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
-    ds2: list[tuple[np.ndarray, np.ndarray]] = []
+    ds2: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (probs, training prior, record ids)
     labels2 = np.zeros(0)
     for run in runs:
         cfg = OmegaConf.load(run / "config.yaml")
@@ -117,7 +117,7 @@ def collect(runs: list[Path]) -> tuple[dict, list, np.ndarray]:
             probs = predict_proba(model, beats.windows, beats.rr)
             oos.setdefault(rec, []).append((beats.labels, probs, prior))
         beats = load(DS2)
-        labels2 = beats.labels
+        labels2 = beats.labels  # the same for every run
         probs = predict_proba(model, beats.windows, beats.rr)
         ds2.append((probs, prior, beats.records))
     return oos, ds2, labels2

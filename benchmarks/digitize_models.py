@@ -49,8 +49,10 @@ def main() -> None:
     from ecglab.digitize.learned import LearnedDigitizer
 
     # NAME@TTA reads with test-time flips (h, v or hv; see LearnedDigitizer)
-    models = {name: LearnedDigitizer.from_pretrained(name.split("@")[0], tta=name.partition("@")[2] or False)
-              for name in args.models}  # fmt: skip
+    models = {}
+    for name in args.models:
+        source, _, flips = name.partition("@")
+        models[name] = LearnedDigitizer.from_pretrained(source, tta=flips or False)
     records = validation_records(args.data)[: args.count]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -433,8 +433,8 @@ def _align_lead_zeros(
         _, r0, rv, _ = placed[ref]
         for i in mine:
             _, s0, v, zeroed = placed[i]
-            if i == ref or (zeroed and placed[ref][3]):
-                continue  # both on the page's own 0 mV already
+            if i == ref or zeroed:
+                continue  # a pulse-zeroed plot is on the page's own 0 mV already (and so is ref)
             lo, hi = max(s0, r0), min(s0 + v.size, r0 + rv.size)
             if hi <= lo:
                 continue
