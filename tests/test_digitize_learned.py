@@ -249,6 +249,13 @@ def test_a_gap_between_two_panels_is_bridged_not_guessed(monkeypatch):
         return float(np.nanmax(np.abs(got - page.signal[page.lead_names.index("aVR")][span])))
 
     assert end_of_avr_error() < 0.5
+    # Half a pixel earlier start (no cap): the last sure sample is the stroke's misread cut end, and
+    # only the margin around the gap keeps the hold from carrying it across.
+    monkeypatch.setattr("ecglab.digitize.layout.CAP_FREE_PEN_PX", 3.0)
+    assert end_of_avr_error() < 0.5
+    monkeypatch.setattr(learned, "BRIDGE_MARGIN_MM", 0.0)
+    assert end_of_avr_error() > 1.0
+    monkeypatch.setattr(learned, "BRIDGE_MARGIN_MM", 0.5)
     monkeypatch.setattr(learned, "UNSURE_CONFIDENCE", 0.0)  # read the model's guess instead
     assert end_of_avr_error() > 1.0
 

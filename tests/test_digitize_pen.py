@@ -28,13 +28,23 @@ def test_growth_brings_thin_pens_to_the_target_width(pen_px, px_per_mm, grow):
     assert pen_growth_px(pen_px, px_per_mm) == grow
 
 
-def test_thickening_widens_dark_strokes_and_keeps_the_paper():
+def test_thickening_widens_dark_strokes_and_keeps_the_paper(monkeypatch):
     img = np.full((20, 30, 3), 255, np.uint8)
     img[9:11, 5:25] = 0  # a 2 px horizontal stroke
     img[0, 0] = (250, 200, 200)  # light grid pink
-    out = thicken_pen(img, 1)
-    assert (out[:, 15, 0] == 0).sum() == 3
-    assert out[15, 15].tolist() == [255, 255, 255]
+    rows = np.arange(20)
+    shipped = 255.0 - thicken_pen(img, 1)[:, 15, 0]
+    assert (shipped * rows).sum() / shipped.sum() == pytest.approx(10.0, abs=0.01)  # odd: half a pixel down
+    monkeypatch.setattr("ecglab.digitize.pen.RECENTRE_ODD_GROWTH", True)
+    for grow in (1, 2, 3):
+        ink = 255.0 - thicken_pen(img, grow)[:, 15, 0]
+        assert ink.sum() / 255 == pytest.approx(2 + grow, abs=0.01)  # the stroke's width grows by `grow` px
+        assert (ink * rows).sum() / ink.sum() == pytest.approx(9.5, abs=0.01)  # centred: no half-pixel shift
+    vertical = np.full((30, 20, 3), 255, np.uint8)
+    vertical[5:25, 9:11] = 0
+    ink = 255.0 - thicken_pen(vertical, 1)[15, :, 0]
+    assert (ink * np.arange(20)).sum() / ink.sum() == pytest.approx(9.5, abs=0.01)  # in time, too
+    assert thicken_pen(img, 1)[15, 15].tolist() == [255, 255, 255]
     assert thicken_pen(img, 0) is img
     assert img[8, 15].tolist() == [255, 255, 255]  # input untouched
 
@@ -68,3 +78,14 @@ def test_a_normal_pen_is_read_as_it_is():
     b = digitize_image(page.image, model="digitizer")
     assert not any("thin pen" in n for n in b.notes)
     np.testing.assert_array_equal(a.signal, b.signal)
+
+
+def test_stroke_cap_is_a_quarter_pen_unless_the_pen_is_cap_free(monkeypatch):
+    from ecglab.digitize.layout import stroke_cap_px
+
+    assert stroke_cap_px(2.0) == pytest.approx(0.5)
+    assert stroke_cap_px(6.0) == pytest.approx(1.5)
+    assert stroke_cap_px(float("nan")) == 0.0
+    monkeypatch.setattr("ecglab.digitize.layout.CAP_FREE_PEN_PX", 3.0)
+    assert stroke_cap_px(2.0) == 0.0 and stroke_cap_px(3.0) == 0.0
+    assert stroke_cap_px(6.0) == pytest.approx(1.5)

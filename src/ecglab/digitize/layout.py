@@ -38,7 +38,14 @@ _MIN_COVERAGE = 0.6  # fraction of a row's columns holding trace pixels near its
 _MIN_WIDTH_FRACTION = 0.6  # of the widest row
 ROW_SCALE_TOLERANCE = 0.06  # a row's own length may set its time scale within this of the grid's
 ROW_SCALE_AGREE = 0.005  # closer than this, the grid's scale is kept
-CAP_FRACTION = 0.25  # first sample's x = leftmost ink column + CAP_FRACTION * pen width
+CAP_FRACTION = 0.25  # first sample's x = leftmost ink column + CAP_FRACTION * pen width ...
+#: ... except for pens this thin (mask pixels) or thinner. 0: every pen has the cap. ecglab's renderer
+#: draws a 1 px stroke without a cap, so on its thin-pen pages a start at the leftmost ink column
+#: would be right (``python benchmarks/digitize_time_origin.py``: 100 DPI, 0.25 mm pen, t = 0 5.8 ms
+#: late with the cap, 0.4 ms without; the model 6.6 -> 13.7 dB PhysioNet), but ecg-image-kit's test
+#: pages lose 1.4 dB PhysioNet without it (the model, 13.66 -> 12.30; matplotlib, which draws them,
+#: caps lines by default). Two generators, two conventions: the cap stays for every pen.
+CAP_FREE_PEN_PX = 0.0
 #: A rejected row candidate between two rows, inked in this fraction of the rows' span, is a
 #: row the gap-free rule missed: the layout is refused rather than read with a row short.
 MISSED_ROW_COVERAGE = 0.75
@@ -194,6 +201,15 @@ class PageLayout:
         y_lo, y_hi = self.row_band(row, height)
         y = self.rows[row].baseline_y
         return max(y_lo, int(y - 0.45 * (y - y_lo))), min(int(y + 0.45 * (y_hi - y)) + 1, height)
+
+
+def stroke_cap_px(pen_px: float) -> float:
+    """Pixels between a stroke's leftmost ink column and its first point: a quarter pen (measured
+    on synthetic pages, OpenCV anti-aliased strokes), none for a pen of at most
+    :data:`CAP_FREE_PEN_PX`."""
+    if not np.isfinite(pen_px) or pen_px <= CAP_FREE_PEN_PX:
+        return 0.0
+    return CAP_FRACTION * float(pen_px)
 
 
 def pen_width(trace: np.ndarray) -> float:
@@ -424,11 +440,10 @@ def detect_layout(
         stops.append(r.x_hi)
     if pulses := sum(r.pulse_skipped for r in rows):
         notes.append(f"calibration pulse joined to the trace in {pulses} row(s): skipped")
-    # The leftmost ink column lies a fraction of the pen before the first sample (the stroke's cap);
-    # a quarter pen was measured on synthetic pages (OpenCV anti-aliased strokes).
-    half_pen = CAP_FRACTION * pen if np.isfinite(pen) else 0.0
-    page.x_start = float(np.median(starts)) + half_pen
-    extent_s = (float(np.median(stops)) - half_pen - page.x_start) / px_per_s
+    # The leftmost ink column lies the stroke's cap before the first sample.
+    cap = stroke_cap_px(pen)
+    page.x_start = float(np.median(starts)) + cap
+    extent_s = (float(np.median(stops)) - cap - page.x_start) / px_per_s
     if extent_s < MIN_SPAN_FRACTION * duration_s:
         raise LayoutError(
             f"the rows' traces span {extent_s:.2f} s of the {duration_s:g} s a row shows "
@@ -438,12 +453,12 @@ def detect_layout(
         notes.append(f"rows span {extent_s:.2f} s, expected {duration_s:g} s (check paper speed / duration)")
     own_rows = 0
     for r in rows:
-        scale = (r.x_hi - r.x_lo - 2 * half_pen) / duration_s
+        scale = (r.x_hi - r.x_lo - 2 * cap) / duration_s
         deviation = abs(scale / px_per_s - 1)
         if deviation < ROW_SCALE_AGREE:  # the grid is the finer ruler; the row's start is its own
-            r.x_start, r.px_per_s = r.x_lo + half_pen, px_per_s
+            r.x_start, r.px_per_s = r.x_lo + cap, px_per_s
         elif deviation < ROW_SCALE_TOLERANCE:  # a skewed or stretched page: the row's own ends
-            r.x_start, r.px_per_s = r.x_lo + half_pen, scale
+            r.x_start, r.px_per_s = r.x_lo + cap, scale
         else:
             r.x_start, r.px_per_s = page.x_start, px_per_s
             own_rows -= 1
@@ -614,7 +629,7 @@ def _after_falling_edge(
         rest = np.flatnonzero(has[start + gap[-1] :])
         if rest.size:
             return PulseEnd(float(x0 + start + gap[-1] + rest[0]), float(x0 + fall), False)
-    return PulseEnd(float(x0 + fall - CAP_FRACTION * pen_px), float(x0 + fall), True)
+    return PulseEnd(float(x0 + fall - stroke_cap_px(pen_px)), float(x0 + fall), True)
 
 
 def place_panels(page: PageLayout) -> list[PanelBox]:

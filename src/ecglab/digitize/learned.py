@@ -39,6 +39,10 @@ BEYOND_INK_MM = 0.5
 #: Below this peak probability mass the model's y is a guess (a column holding no trace); where the
 #: column has no ink near the row either, the curve is bridged over it.
 UNSURE_CONFIDENCE = 0.3
+#: Samples this close (mm of paper) to a bridged gap are bridged too: beside an inkless gap the
+#: model can be sure and wrong (it reads the stroke's cut end), and a hold from there carries the
+#: error across the whole gap.
+BRIDGE_MARGIN_MM = 0.5
 
 
 @dataclass
@@ -268,7 +272,12 @@ def extract_traces_learned(
         if inked is not None:
             columns = np.clip(np.round(xs).astype(np.int64), 0, inked.shape[1] - 1)
             confidence = np.interp(xs, curve.x, curve.confidence, left=0.0, right=0.0)
-            _bridge(ys, np.isfinite(ys) & (confidence < UNSURE_CONFIDENCE) & ~inked[p.row, columns])
+            unsure = np.isfinite(ys) & (confidence < UNSURE_CONFIDENCE) & ~inked[p.row, columns]
+            margin = round(BRIDGE_MARGIN_MM * fs / speed_mm_per_s)
+            if unsure.any() and margin > 0:  # widen each unsure run by the margin on both sides
+                near = np.convolve(unsure, np.ones(2 * margin + 1), mode="same") > 0
+                unsure = near & np.isfinite(ys)
+            _bridge(ys, unsure)
         values = (p.zero_line_y - ys) / page.px_per_mv
         out.append(PanelTrace(panel=p, values=values, xs=xs, ys=ys))
     return out

@@ -22,6 +22,13 @@ THIN_PEN_MM = 0.32
 #: 15.63, 100 DPI 15.77 / 15.77 / 15.28 / 15.28, damaged 11.59 / 12.17 / 12.17 / 11.90, ecg-image-kit
 #: style 10.24 / 14.14 / 14.14 / 13.53; 300 DPI and 0.4 mm pens unchanged.
 TARGET_PEN_MM = 0.35
+#: Shift an odd growth's output back by half a pixel (see :func:`thicken_pen`). Off: the shift is
+#: part of what the rest of the pipeline was tuned with. ``python benchmarks/digitize_time_origin.py``:
+#: on ecglab's ecg-image-kit-style renders (0.25 mm pen, pulse joined) the model gains with it, 10.70
+#: -> 13.21 dB PhysioNet, but on the ecg-image-kit test pages it loses (13.66 -> 12.09 with thin pens
+#: uncapped as well), and where ecglab's renderer draws thin strokes without a cap the layout's
+#: start is late by about as much as the shift.
+RECENTRE_ODD_GROWTH = False
 
 
 def pen_growth_px(pen_px: float, px_per_mm: float, *, thin_mm: float | None = None,
@@ -49,9 +56,16 @@ def pen_growth_px(pen_px: float, px_per_mm: float, *, thin_mm: float | None = No
 def thicken_pen(rgb: np.ndarray, grow_px: int) -> np.ndarray:
     """Widen every dark stroke of ``rgb`` by ``grow_px`` pixels (a minimum filter; a copy).
 
-    The kernel is ``grow_px + 1`` square, so an even growth shifts strokes by half a pixel up and
-    left: 0.06 mm at 200 DPI, far below the digitizer's error.
+    The kernel is ``grow_px + 1`` square. An even kernel cannot be centred: OpenCV's erosion then
+    extends strokes right and down, moving them by half a pixel (1.6 ms of paper time at 200 DPI).
+    With :data:`RECENTRE_ODD_GROWTH` an odd growth is shifted back by half a pixel (bilinear).
     """
     if grow_px <= 0:
         return rgb
-    return cv2.erode(rgb, np.ones((grow_px + 1, grow_px + 1), np.uint8))
+    out = cv2.erode(rgb, np.ones((grow_px + 1, grow_px + 1), np.uint8))
+    if grow_px % 2 and RECENTRE_ODD_GROWTH:
+        back = np.float32([[1, 0, -0.5], [0, 1, -0.5]])
+        out = cv2.warpAffine(
+            out, back, (out.shape[1], out.shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+    return out
