@@ -43,8 +43,8 @@ CAP_FRACTION = 0.25  # first sample's x = leftmost ink column + CAP_FRACTION * p
 #: draws a 1 px stroke without a cap, so on its thin-pen pages a start at the leftmost ink column
 #: would be right (``python benchmarks/digitize_time_origin.py``: 100 DPI, 0.25 mm pen, t = 0 5.8 ms
 #: late with the cap, 0.4 ms without; the model 6.6 -> 13.7 dB PhysioNet), but ecg-image-kit's test
-#: pages lose 1.4 dB PhysioNet without it (the model, 13.66 -> 12.30; matplotlib, which draws them,
-#: caps lines by default). Two generators, two conventions: the cap stays for every pen.
+#: pages lose 1.4 dB PhysioNet without it (the model, 13.66 -> 12.30). Two generators, two
+#: conventions for where the first ink lies: the cap stays for every pen.
 CAP_FREE_PEN_PX = 0.0
 #: A rejected row candidate between two rows, inked in this fraction of the rows' span, is a
 #: row the gap-free rule missed: the layout is refused rather than read with a row short.
