@@ -190,3 +190,25 @@ def test_predict_refuses_to_overwrite_outputs_of_another_record(model_dir, tmp_p
              "--out", str(tmp_path / "out")])  # fmt: skip
     assert exit_info.value.code == 1
     assert "would overwrite those of" in capsys.readouterr().err
+
+
+def test_a_two_lead_model_takes_the_record_s_own_chest_lead(tmp_path):
+    """``data.leads: [MLII, "V1|V2|V4|V5"]``: MIT-BIH's second channel is V1, V2, V4 or V5."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(REPO / "configs" / "mitdb-beats.yaml")
+    cfg.data.leads = ["MLII", "V1|V2|V4|V5"]
+    cfg.model.params.in_leads = 4
+    OmegaConf.save(cfg, tmp_path / "config.yaml")
+    torch.manual_seed(0)
+    save_file(create_model("beat_cnn", **OmegaConf.to_container(cfg.model.params)).state_dict(),
+              tmp_path / "model.safetensors")  # fmt: skip
+    classifier = BeatClassifier.from_pretrained(tmp_path)
+    one = _ecg(360, lead="MLII")
+    for chest in ("V1", "V2", "V5"):
+        rec = Recording(signal=np.concatenate([one.signal, -one.signal]), fs=360, leads=("MLII", chest))
+        result = classifier.predict(rec)
+        assert result.leads == ("MLII", chest) and not result.notes
+        assert result.probs.shape[1] == 5 and len(result.sample) > 15
+    rec = Recording(signal=np.concatenate([one.signal, one.signal]), fs=360, leads=("II", "V6"))
+    assert classifier.choose_leads(rec) == ("II", "V6")  # no alternative present: the preference list

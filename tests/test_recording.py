@@ -154,3 +154,11 @@ def test_units_are_never_guessed():
     for bad in ("", "MV", "mmHg", "adu", "furlong"):
         with pytest.raises(UnitsError, match="unknown amplitude unit"):
             canonical_unit(bad)
+
+
+def test_lead_alternatives_resolve_to_the_first_present():
+    from ecglab.io.leads import resolve_alternatives
+
+    assert resolve_alternatives(("MLII", "V1|V2|V5"), ("MLII", "V2")) == ("MLII", "V2")
+    assert resolve_alternatives(("MLII", "V1|V2|V5"), ("V5", "MLII", "V1")) == ("MLII", "V1")
+    assert resolve_alternatives(("V1|V2",), ("II",)) == ("V1",)  # none: the first, for the error

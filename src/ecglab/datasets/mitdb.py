@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from ecglab.errors import DataNotFoundError, RecordError
 from ecglab.io.atomic import atomic_write
-from ecglab.io.leads import normalize_leads
+from ecglab.io.leads import normalize_leads, resolve_alternatives
 from ecglab.io.paths import ENV_VAR, dataset_dir, user_cache_dir
 from ecglab.io.wfdb_io import read_wfdb
 from ecglab.metrics.beats import BEAT_SYMBOLS
@@ -521,6 +521,7 @@ def _extract_record(
     symbols = np.asarray(ann.symbol if ann is not None else (), dtype=str)
     is_beat = np.isin(symbols, sorted(BEAT_SYMBOLS))
     peaks, beat_symbols = ann.sample[is_beat], symbols[is_beat]
+    leads = resolve_alternatives(leads, rec.leads)  # "V1|V2|V4|V5": the record's chest lead
     windows, rr, kept = extract_beats(rec, peaks, spec, leads, edge=edge)
     lookup = {s: AAMI_CLASSES.index(c) for s, c in AAMI_MAP.items()}
     labels = np.array([lookup.get(s, -1) for s in beat_symbols[kept]], dtype=np.int64)

@@ -101,6 +101,20 @@ def is_known_lead(name: str) -> bool:
     return key in _BY_KEY or key in _ALIASES
 
 
+def resolve_alternatives(wanted: Iterable[str], available: Sequence[str]) -> tuple[str, ...]:
+    """Resolve ``"A|B|C"`` lead requests to the first alternative that ``available`` holds.
+
+    A model trained on "MLII and the record's chest lead" asks for ``("MLII", "V1|V2|V4|V5")``:
+    MIT-BIH's second channel is V1 in most records and V2, V4 or V5 in the rest. A request with no
+    alternative present resolves to its first option, so that the caller's lead check names it.
+    """
+    out = []
+    for lead in wanted:
+        options = str(lead).split("|")
+        out.append(next((o for o in options if o in available), options[0]))
+    return tuple(out)
+
+
 def lead_indices(available: Sequence[str], wanted: Iterable[str], *, where: str = "") -> list[int]:
     """Indices of ``wanted`` leads in ``available``; names are normalised on both sides.
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ecglab.errors import LeadError, RecordError
 from ecglab.io.atomic import atomic_write
-from ecglab.io.leads import is_known_lead, normalize_leads
+from ecglab.io.leads import is_known_lead, normalize_leads, resolve_alternatives
 from ecglab.io.recording import Annotations, Recording
 
 CLASSES = ("N", "S", "V", "F", "Q")
@@ -150,10 +150,12 @@ class BeatClassifier:
         return cls(net, cfg, **kwargs)
 
     def choose_leads(self, recording: Recording) -> tuple[str, ...]:
-        """The training leads if present, else the first ones of the preference list that are."""
+        """The training leads if present (``"V1|V2"``: the first alternative present), else the
+        first ones of the preference list that are."""
         have = set(recording.leads)
-        if all(lead in have for lead in self.train_leads):
-            return self.train_leads
+        wanted = resolve_alternatives(self.train_leads, recording.leads)
+        if all(lead in have for lead in wanted):
+            return wanted
         pick = [lead for lead in self.lead_preference if lead in have][: len(self.train_leads)]
         if len(pick) < len(self.train_leads):
             ecg = [lead for lead in recording.leads if is_known_lead(lead) and lead not in pick]
@@ -216,7 +218,7 @@ class BeatClassifier:
         else:
             chosen = self.choose_leads(recording)
         notes: list[str] = []
-        if chosen != self.train_leads:
+        if chosen != resolve_alternatives(self.train_leads, chosen):
             notes.append(f"lead(s) {', '.join(chosen)} used in place of {', '.join(self.train_leads)}")
         if isinstance(peaks, str):
             if peaks != "atr":
