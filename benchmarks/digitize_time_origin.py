@@ -3,8 +3,8 @@
 A page plots each sample at ``x_start + t * px_per_s``; the digitizer finds ``x_start`` from the
 row's leftmost ink column plus the stroke's cap (``ecglab.digitize.layout.stroke_cap_px``). A
 start off by half a pixel is 2.5-5 ms of paper time, and on a QRS slope that is a large error:
-the PhysioNet 2024 SNR aligns nothing, so it counts all of it (the Kaggle metric searches the best
-shift and does not).
+the PhysioNet 2024 SNR aligns nothing, so it counts all of it (the Kaggle metric takes out the best
+whole-sample shift only).
 
 Validation-fold records (patient-grouped, never rendered for training) are rendered clean by
 ``ecglab.synth`` at several DPIs and pen widths, plus ecg-image-kit's print style (0.25 mm pen,
@@ -57,7 +57,8 @@ SHIFTS_SAMPLES = np.arange(-4.0, 4.01, 0.25)
 
 
 def best_shift_ms(truth: np.ndarray, pred: np.ndarray, fs: float) -> float:
-    """The shift (ms, a quarter-sample grid) that minimises the squared error over plotted samples."""
+    """The shift (ms; quarter samples up to 4 samples either way) that minimises the squared error
+    over plotted samples."""
     x = np.arange(truth.shape[1], dtype=np.float64)
     errors = []
     for s in SHIFTS_SAMPLES:
