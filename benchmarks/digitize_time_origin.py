@@ -21,17 +21,15 @@ widening shifted back) the table gives
 
 Usage::
 
-    python benchmarks/digitize_time_origin.py [--count 8]
+    python benchmarks/digitize_time_origin.py [--count 8] [--model digitizer]
 
 Prints a table and writes ``benchmarks/results/digitize_time_origin.json``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import os
 import warnings
 from pathlib import Path
 
@@ -52,7 +50,6 @@ CONDITIONS: dict[str, dict] = {
 }
 #: (CAP_FREE_PEN_PX, RECENTRE_ODD_GROWTH) of each pipeline setting.
 SETTINGS = {"shipped": (0.0, False), "thin: no cap": (3.0, False), "+ re-centred": (3.0, True)}
-TEST_LABEL = "cinc2024_ptbxl (test: for the record)"
 SHIFTS_SAMPLES = np.arange(-4.0, 4.01, 0.25)
 
 
@@ -76,14 +73,11 @@ def best_shift_ms(truth: np.ndarray, pred: np.ndarray, fs: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--count", type=int, default=8, help="validation records per condition")
-    fallback = os.environ.get("ECGLAB_DATA", REPO.parent / "shared" / "data")
-    parser.add_argument("--data", type=Path, default=Path(fallback))
+    from digitize_bar_hold import TEST_LABEL, validation_arguments, validation_records
+
+    parser = validation_arguments(__doc__.split("\n")[0], 8)
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
-
-    from digitize_bar_hold import validation_records
 
     from ecglab.digitize import layout as layout_mod
     from ecglab.digitize import pen as pen_mod
@@ -97,7 +91,7 @@ def main() -> None:
 
     warnings.simplefilter("ignore", RuntimeWarning)
     records = [read_record(r) for r in validation_records(args.data)[: args.count]]
-    model = load_digitizer("digitizer")
+    model = load_digitizer(args.model)
     rows = []
     head = "shift ms, Kaggle, PhysioNet"
     methods = " | ".join(f"{name + ': ' + head:>40s}" for name in ("classical", "digitizer"))
