@@ -10,7 +10,10 @@ Conditions:
   lead separator bars as ecg-image-kit prints them, ecglab's thin ones or ecg-image-kit's 7 x 0.6 mm
   ones, and with those bars, the panels joined and ecg-image-kit's 0.25 mm pen; seed 0);
 * ``cinc2024_ptbxl``: the 15 ecg-image-kit images of ``images/cinc2024_ptbxl`` (another generator),
-  scored on the plotted samples as the Challenge does.
+  scored on the plotted samples as the Challenge does;
+* ``ecg-image-kit samples``: the 4 sample pages ecg-image-kit ships of PTB-XL records 00002-00004
+  (``images/ecg_image_kit_generated``; two with handwritten notes and dark random grid colours),
+  scored on the samples their standard 3x4+1 layout plotted (:data:`KIT_SAMPLES`).
 
 Every image is digitized by :func:`ecglab.digitize.digitize_image` with each method (the learned
 ones replace only the trace reading: rectification, grid and layout are shared) and scored by
@@ -74,10 +77,46 @@ CONDITIONS = {
         "render.trace_width_mm=0.25",
     ],
 }
+#: ecg-image-kit's sample pages whose records are in the shared data: page name here -> (image, truth
+#: record), all at 500 Hz, first 10 s, 3x4+1. Its fifth sample, ``cinc2021_JS00001-0.png``, is left
+#: out: its leads I and III match the Chapman record JS00001 (r 0.95 / 0.98 after digitizing), but its
+#: other panels match no lead of that record at any shift up to 0.8 s (best r 0.4-0.7).
+KIT_SAMPLES = {
+    "00002_hr-0.png": ("ptbxl_00002_hr-0.png", "ptbxl/records500/00000/00002_hr"),
+    "00003_hr-0.png": ("ptbxl_00003_hr-0.png", "ptbxl/records500/00000/00003_hr"),
+    "00002_hr-1.png": ("ptbxl_00002_hr-0_handwritten.png", "ptbxl/records500/00000/00002_hr"),
+    "00004_hr-1.png": ("ptbxl_00004_hr-0_handwritten.png", "ptbxl/records500/00000/00004_hr"),
+}
 KEYS = (
     "images", "failed", "kaggle_score_db", "kaggle_db_mean", "physionet_db_mean", "pearson_r_mean",
     "rmse_mv_mean", "seconds_per_image",
 )  # fmt: skip
+
+
+def kit_samples_folder(data: Path, out: Path) -> Path:
+    """``out`` filled with :data:`KIT_SAMPLES`: the pages, their truth records and, per page, an
+    ecg-image-kit style JSON naming the samples each lead's 3x4+1 panels plotted (2.5 s columns,
+    lead II for all 10 s), so that :func:`evaluate_digitization` scores only those."""
+    import shutil
+
+    out.mkdir(parents=True, exist_ok=True)
+    fs, column = 500, 1250
+    columns = (("I", "II", "III"), ("aVR", "aVL", "aVF"), ("V1", "V2", "V3"), ("V4", "V5", "V6"))
+    leads = [
+        {"lead_name": name, "start_sample": c * column, "end_sample": (c + 1) * column}
+        for c, names in enumerate(columns)
+        for name in names
+    ]
+    leads.append({"lead_name": "II", "start_sample": 0, "end_sample": 4 * column})
+    for page, (image, record) in KIT_SAMPLES.items():
+        shutil.copyfile(data / "images" / "ecg_image_kit_generated" / image, out / page)
+        for suffix in (".hea", ".dat"):
+            target = out / (Path(record).name + suffix)
+            if not target.exists():
+                shutil.copyfile(data / (record + suffix), target)
+        meta = {"sampling_frequency": fs, "leads": leads}
+        (out / page).with_suffix(".json").write_text(json.dumps(meta))
+    return out
 
 
 def held_out_records(data: Path) -> list[Path]:
@@ -151,6 +190,7 @@ def main() -> None:
             errors = [r.error for r in run_job(job, workers=2) if r.error]
             folders[label] = (out_dir, errors)
         folders["cinc2024_ptbxl (ecg-image-kit)"] = (args.data / "images" / "cinc2024_ptbxl", [])
+        folders["ecg-image-kit samples"] = (kit_samples_folder(args.data, Path(tmp) / "kit_samples"), [])
         for label, (folder, errors) in folders.items():
             for method, (model, hold, widen) in methods.items():
                 res = evaluate_digitization(

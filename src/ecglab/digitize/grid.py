@@ -153,6 +153,11 @@ def axis_period(profile: np.ndarray) -> AxisPeriod | None:
         and strength is not None
         and strength[0] > _MAJOR_CONTRAST * np.median(strength[1:])
     )
+    if not minor and period < 5 * _MIN_PERIOD_PX and 5 * period < max_lag:
+        # A 5 mm period this short would be below 64 DPI: the lines are minor ones whose major
+        # lines do not stand out (ecg-image-kit's random colours: dark blue minor lines, lighter
+        # green major ones, which the strongest-line test above misses).
+        minor = True
     major_period = five if minor else period
     if major_period < 5 * _MIN_PERIOD_PX:
         return None
@@ -160,6 +165,20 @@ def axis_period(profile: np.ndarray) -> AxisPeriod | None:
     k = round(refined)
     confidence = float(ac[max(k - 1, 0) : k + 2].max()) if k + 2 < n else float(ac[first])
     return AxisPeriod(refined / 5.0, "minor" if minor else "major", confidence)
+
+
+def line_period(profile: np.ndarray, min_height: float = 0.3) -> float | None:
+    """The repeat, in pixels, of a line profile: its first autocorrelation peak of at least
+    ``min_height`` (sub-pixel), or None when nothing repeats that strongly."""
+    profile = np.asarray(profile, np.float64)
+    if profile.size < 64 or not np.any(profile > 0):
+        return None
+    ac = _autocorrelation(profile)
+    peaks, _ = scipy.signal.find_peaks(ac[: profile.size // 4], height=min_height)
+    peaks = peaks[peaks >= _MIN_PERIOD_PX]
+    if peaks.size == 0:
+        return None
+    return _parabolic(ac, int(peaks[0]))
 
 
 _MAJOR_CONTRAST = 2.0  # the major line's folded strength over the minor lines' median

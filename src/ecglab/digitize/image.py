@@ -27,6 +27,13 @@ SMALL_COMPONENT_MM = 4.0
 #: percentile of darkness (grid lines, whatever their colour), and at least 25 % dark.
 FAINT_MARGIN = 25
 FAINT_FLOOR = 64
+#: Dark *tinted* pixels (channels more than :data:`DARK_GRID_TINT` apart) covering more than this
+#: share of the page are a dark grid (ecg-image-kit's dark blue or brown lines), not ink: a pen
+#: covers a few % of a page, a grid of 1 px lines every 8 px a quarter of it.
+DARK_GRID_FRACTION = 0.08
+#: A black pen's pixels have channels within a few levels of each other, even anti-aliased on white;
+#: ecg-image-kit's darkest grid colours (slate blue 66,64,107) differ by 40 or more.
+DARK_GRID_TINT = 25
 
 
 def load_image(path: str | Path) -> np.ndarray:
@@ -148,7 +155,46 @@ def trace_mask(norm: np.ndarray, darkness: float = TRACE_DARKNESS) -> np.ndarray
     threshold; black, dark-grey and dark-blue pens fall below it.
     """
     r, g, b = cv2.split(norm)
-    return cv2.max(cv2.max(r, g), b) < round(255 * darkness)
+    hi = cv2.max(cv2.max(r, g), b)
+    dark = hi < round(255 * darkness)
+    grid = _dark_grid(hi, cv2.min(cv2.min(r, g), b), dark)
+    return dark if grid is None else dark & ~grid
+
+
+def _dark_grid(hi: np.ndarray, lo: np.ndarray, dark: np.ndarray) -> np.ndarray | None:
+    """The tinted pixels among ``dark`` when they are too many to be ink, else None.
+
+    A grid printed as dark as the pen (dark blue lines under a black trace) passes the darkness
+    test; its tint and its extent give it away (:data:`DARK_GRID_FRACTION`), or, where only its major
+    lines are that dark, its tint and its period. A dark-blue pen on a light grid covers far less
+    of the page, repeats with no grid's period, and is kept.
+    """
+    grid = dark & (cv2.subtract(hi, lo) > DARK_GRID_TINT)
+    count = np.count_nonzero(grid)
+    if count > DARK_GRID_FRACTION * grid.size:
+        return grid
+    if count > 0.005 * grid.size and _square_lattice(grid):
+        return grid  # only the major lines are this dark: fewer pixels, but a grid by its period
+    return None
+
+
+def _square_lattice(mask: np.ndarray) -> bool:
+    """True when ``mask``'s column and row profiles repeat with one short period (a line grid).
+
+    A pen trace repeats along x with the heart beats and along y with the rows, never with the
+    same period, and never with one as short as a 5 mm grid cell (under 64 px up to 300 DPI).
+    """
+    from ecglab.digitize.grid import line_period  # grid builds on this module
+
+    # A low bar: anti-aliased lines lighter than the darkness threshold leave the profile gappy.
+    x = line_period(mask.sum(axis=0, dtype=np.float64), min_height=0.15)
+    y = line_period(mask.sum(axis=1, dtype=np.float64), min_height=0.15)
+    if x is None or y is None:
+        return False
+    return max(x, y) <= _LATTICE_MAX_PX and abs(x / y - 1) < 0.05
+
+
+_LATTICE_MAX_PX = 64.0
 
 
 def ink_mask(norm: np.ndarray, darkness: float = TRACE_DARKNESS) -> np.ndarray:
@@ -166,6 +212,10 @@ def ink_mask(norm: np.ndarray, darkness: float = TRACE_DARKNESS) -> np.ndarray:
     dark = 255 - hi  # 0 on paper, 255 on black ink
     strong = round(255 * (1 - darkness))
     coloured = cv2.subtract(hi, lo) > 50  # grid lines of a coloured grid (the trace is grey/black)
+    dark_grid = _dark_grid(hi, lo, dark > strong)
+    if dark_grid is not None:
+        # A grid as dark as the pen: its colour is all that tells it apart, so no faint flanks.
+        return (dark > strong) & ~dark_grid
     if np.count_nonzero(coloured) < 0.005 * coloured.size:
         return dark > strong  # grey or no grid: its lines could pass for faint ink
     grid_dark = float(np.percentile(dark[coloured], 99))
@@ -190,8 +240,13 @@ def faint_ink_mask(norm: np.ndarray, darkness: float = TRACE_DARKNESS, *, core: 
     from skimage.filters import apply_hysteresis_threshold
 
     r, g, b = cv2.split(norm)
-    dark = 255 - cv2.max(cv2.max(r, g), b)
+    hi = cv2.max(cv2.max(r, g), b)
+    dark = 255 - hi
     strong = round(255 * (1 - darkness))
+    dark_grid = _dark_grid(hi, cv2.min(cv2.min(r, g), b), dark > strong)
+    if dark_grid is not None:
+        # A grid as dark as the pen: the 95th percentile is a grid line no ink is darker than.
+        return (dark > strong) & ~dark_grid
     weak = min(max(float(np.percentile(dark, 95)) + FAINT_MARGIN, FAINT_FLOOR), strong)
     return apply_hysteresis_threshold(dark, weak, weak + core * (strong - weak))
 

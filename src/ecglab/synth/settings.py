@@ -35,6 +35,10 @@ GRID_COLORS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int], tuple[i
     "green": ((250, 255, 250), (185, 228, 185), (100, 178, 100)),
     "blue": ((250, 252, 255), (192, 212, 242), (110, 150, 220)),
     "grey": ((255, 255, 255), (214, 214, 214), (150, 150, 150)),
+    # ecg-image-kit's random grid colours (its handwritten-text samples): minor lines as dark as a
+    # pen, in another hue than the major ones.
+    "navy": ((206, 226, 220), (25, 66, 100), (9, 110, 77)),
+    "brown": ((227, 220, 215), (116, 80, 54), (66, 64, 107)),
     "bw": None,
 }
 
