@@ -112,6 +112,17 @@ def test_grid_as_dark_as_the_pen_is_not_ink(record, grid_color, dpi):
     assert kaggle_snr(page.signal, result.signal, page.fs) > 14.0
 
 
+@pytest.mark.parametrize("dpi", [100.0, 200.0])
+def test_a_dark_blue_pen_is_still_ink(record, dpi):
+    """The dark-grid rule must not take a tinted pen for a grid: its trace covers a few % of the
+    page and repeats with the beats, not with a grid cell."""
+    page = render_page(record, RenderSettings(layout="3x4", dpi=dpi, trace_color="darkblue"))
+    norm = normalise(page.image)
+    dark = norm.max(axis=2) < 128
+    assert dark[page.mask == MASK_TRACE].mean() > 0.3  # the pen passes the darkness test ...
+    assert np.array_equal(trace_mask(norm), dark)  # ... and none of it is taken for grid
+
+
 def test_no_grid_on_blank_paper():
     grid = detect_grid(np.full((600, 800, 3), 255, np.uint8))
     assert not grid.found and np.isnan(grid.px_per_mm_x)

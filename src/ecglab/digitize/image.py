@@ -152,7 +152,8 @@ def trace_mask(norm: np.ndarray, darkness: float = TRACE_DARKNESS) -> np.ndarray
     """Trace (ink) pixels of a normalised image: the brightest channel below ``darkness`` of the paper's.
 
     A red, pink, green or blue grid keeps one bright channel and a light grey grid stays above the
-    threshold; black, dark-grey and dark-blue pens fall below it.
+    threshold; black, dark-grey and dark-blue pens fall below it. A grid as dark as the pen is
+    told apart by its tint, extent and period (:func:`_dark_grid`) and left out.
     """
     r, g, b = cv2.split(norm)
     hi = cv2.max(cv2.max(r, g), b)
