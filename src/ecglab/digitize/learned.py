@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.ndimage
 
 from ecglab.digitize.errors import DigitizeError
 from ecglab.digitize.extract import PanelTrace
@@ -43,6 +44,21 @@ UNSURE_CONFIDENCE = 0.3
 #: model can be sure and wrong (it reads the stroke's cut end), and a hold from there carries the
 #: error across the whole gap.
 BRIDGE_MARGIN_MM = 0.5
+#: The model sees a band of ``spec.height_mm`` (48 mm: +-2.4 mV at 10 mm/mV) around each row's
+#: baseline. Where the classical tracker's trace goes within this much (mm of paper) of the band's
+#: edge or beyond, and the model is unsure there (:data:`OFF_BAND_CONFIDENCE`), the stroke has left
+#: the band (a tall QRS in V2-V4) and the tracker's samples are taken over that stretch.
+STRIP_EDGE_MM = 1.5
+#: Below this peak probability mass the model is taken not to see the stroke; 0 turns the rule off,
+#: the default. Seen on two ecg-image-kit test pages: where the stroke left the band the model held
+#: 0.17-0.48 there; where the tracker strayed out of the band into the next row's spike the model,
+#: on the right trace, 0.6-0.99. At 0.5 the test pages gain (cinc2024_ptbxl 15.64 -> 15.99 Kaggle
+#: dB), but validation renders do not agree: tall leads in ecg-image-kit's style +0.26 dB, clean
+#: -0.53, every other set -0.05 (``python benchmarks/digitize_off_band.py``). Off until a rule
+#: that validation prefers is found.
+OFF_BAND_CONFIDENCE = 0.0
+#: A stretch taken from the tracker reaches this far (mm of paper) either side of where it is out.
+OFF_BAND_SPREAD_MM = 0.5
 
 
 @dataclass
@@ -230,6 +246,7 @@ def extract_traces_learned(
     speed_mm_per_s: float = 25.0,
     gain_mm_per_mv: float = 10.0,
     trace: np.ndarray | None = None,
+    classical: list[PanelTrace] | None = None,
 ) -> list[PanelTrace]:
     """Every panel's signal in mV at ``fs``, read off the model's row curves.
 
@@ -249,6 +266,9 @@ def extract_traces_learned(
         The page's trace mask. Where a column holds no ink near the row (the pen lifted between
         two panels) and the model is unsure (:data:`UNSURE_CONFIDENCE`), the curve is bridged
         from the panel's samples either side instead of read.
+    classical
+        The same panels read by :func:`ecglab.digitize.extract.extract_traces`. Where a stroke
+        leaves the band the model sees, they fill in (:data:`STRIP_EDGE_MM`).
 
     Returns
     -------
@@ -258,6 +278,7 @@ def extract_traces_learned(
     frames = row_frames(page, speed_mm_per_s, gain_mm_per_mv)
     curves = digitizer.follow_rows(rgb, frames)
     inked = None if trace is None else _inked_columns(trace, page)
+    tracked = {id(t.panel): t for t in classical or ()}
     out = []
     for p in page.panels:
         frame, curve, row = frames[p.row], curves[p.row], page.rows[p.row]
@@ -278,9 +299,44 @@ def extract_traces_learned(
                 near = np.convolve(unsure, np.ones(2 * margin + 1), mode="same") > 0
                 unsure = near & np.isfinite(ys)
             _bridge(ys, unsure)
+        if id(p) in tracked:
+            confidence = np.interp(xs, curve.x, curve.confidence, left=0.0, right=0.0)
+            step = frame.ppm_x * speed_mm_per_s / fs
+            _take_off_band(ys, tracked[id(p)].ys, confidence, frame, digitizer.spec, step)
         values = (p.zero_line_y - ys) / page.px_per_mv
         out.append(PanelTrace(panel=p, values=values, xs=xs, ys=ys))
     return out
+
+
+def _take_off_band(
+    ys: np.ndarray,
+    tracked: np.ndarray,
+    confidence: np.ndarray,
+    frame: RowFrame,
+    spec: CropSpec,
+    step_px: float,
+) -> None:
+    """Replace ``ys`` (samples ``step_px`` apart) in place by the tracker's ``tracked`` y where the
+    stroke leaves the model's band.
+
+    A stretch is taken where the tracker is out (within :data:`STRIP_EDGE_MM` of the band's edge or
+    beyond), spread by :data:`OFF_BAND_SPREAD_MM`, and the model is unsure somewhere in it.
+    """
+    if tracked.shape != ys.shape or ys.size < 2:
+        return
+    inner = (spec.height_mm / 2 - STRIP_EDGE_MM) * frame.ppm_y  # from the baseline, image px
+    with np.errstate(invalid="ignore"):
+        out = np.abs(tracked - frame.baseline_y) > inner
+    if not out.any():
+        return
+    spread = round(OFF_BAND_SPREAD_MM * frame.ppm_x / step_px)
+    near = np.convolve(out, np.ones(2 * spread + 1), mode="same") > 0
+    runs, count = scipy.ndimage.label(near)
+    for k in range(1, count + 1):
+        run = runs == k
+        if (run & out & (confidence < OFF_BAND_CONFIDENCE)).any():
+            take = run & np.isfinite(tracked) & np.isfinite(ys)
+            ys[take] = tracked[take]
 
 
 def _inked_columns(trace: np.ndarray, page: PageLayout) -> np.ndarray:

@@ -219,6 +219,7 @@ def digitize_image(
             traces = extract_traces(trace, page, fs=fs, method=method, baseline=baseline)
             used = "classical"
         else:
+            from ecglab.digitize import learned as learned_module
             from ecglab.digitize.learned import LearnedDigitizer, extract_traces_learned, load_digitizer
 
             learned = (
@@ -232,9 +233,14 @@ def digitize_image(
                 if grow:
                     seen = thicken_pen(rgb, grow)
                     notes.append(f"thin pen ({page.pen_px:g} px): widened by {grow} px for the model")
+            # The tracker's reading fills in where a stroke leaves the band the model sees (a
+            # switch, off by default: see ecglab.digitize.learned.OFF_BAND_CONFIDENCE).
+            tracked = None
+            if learned_module.OFF_BAND_CONFIDENCE > 0:
+                tracked = extract_traces(trace, page, fs=fs, method=method, baseline=baseline)
             traces = extract_traces_learned(
                 seen, page, learned, fs=fs, speed_mm_per_s=speed_mm_per_s, gain_mm_per_mv=gain_mm_per_mv,
-                trace=trace,
+                trace=trace, classical=tracked,
             )  # fmt: skip
             used = learned.name
             if hold_bars:
