@@ -290,9 +290,9 @@ def extract_traces_learned(
         # model's curve there follows whatever else the crop shows.
         slack = BEYOND_INK_MM * frame.ppm_x
         ys[(xs < row.ink_lo - slack) | (xs > row.ink_hi + slack)] = np.nan
+        confidence = np.interp(xs, curve.x, curve.confidence, left=0.0, right=0.0)
         if inked is not None:
             columns = np.clip(np.round(xs).astype(np.int64), 0, inked.shape[1] - 1)
-            confidence = np.interp(xs, curve.x, curve.confidence, left=0.0, right=0.0)
             unsure = np.isfinite(ys) & (confidence < UNSURE_CONFIDENCE) & ~inked[p.row, columns]
             margin = round(BRIDGE_MARGIN_MM * fs / speed_mm_per_s)
             if unsure.any() and margin > 0:  # widen each unsure run by the margin on both sides
@@ -300,7 +300,6 @@ def extract_traces_learned(
                 unsure = near & np.isfinite(ys)
             _bridge(ys, unsure)
         if id(p) in tracked:
-            confidence = np.interp(xs, curve.x, curve.confidence, left=0.0, right=0.0)
             step = frame.ppm_x * speed_mm_per_s / fs
             _take_off_band(ys, tracked[id(p)].ys, confidence, frame, digitizer.spec, step)
         values = (p.zero_line_y - ys) / page.px_per_mv
