@@ -8,6 +8,9 @@ nothing). Each set is digitized by the learned model without the hold and with e
 and scored with the Kaggle metric. A setting ``MARGIN:TAIL`` (mm) holds the samples under a bar
 and MARGIN beside it, plus up to TAIL mm more before the first steady sample, which gives the level
 (``HOLD_MARGIN_MM``, ``HOLD_TAIL_MM``); ``0.25:0`` is the first hold, the nearest sample's value.
+``MARGIN:TAIL:START_TAIL`` gives the panel starting at a bar its own reach (``HOLD_START_TAIL_MM``:
+ecg-image-kit writes the lead name there, under the bar). Two sets have ecg-image-kit's name
+placement (``render.label_position=kit``).
 The 15 ecg-image-kit pages of ``images/cinc2024_ptbxl`` are scored too, for the record only:
 choose on the validation rows.
 
@@ -47,18 +50,41 @@ CONDITIONS = {
         "render.trace_width_mm=0.25",
     ],
     "validation, ecglab's thin bars": KIT,
+    # ecg-image-kit's lead names: under the bar at the panel start, their foot 7 mm down
+    "validation, 7 mm bars, kit names": [*KIT, *THICK, "render.label_position=kit"],
+    "validation, 7 mm bars, kit names, joined, 0.25 mm pen": [
+        *KIT,
+        *THICK,
+        "render.label_position=kit",
+        "render.connect_panels=true",
+        "render.trace_width_mm=0.25",
+    ],
 }
 
 
-def margin_tail(text: str) -> tuple[float, float]:
-    """``MARGIN:TAIL`` (mm) from the command line."""
-    margin, tail = (float(v) for v in text.split(":"))
-    return margin, tail
+def margin_tail(text: str) -> tuple[float, ...]:
+    """``MARGIN:TAIL``, ``MARGIN:TAIL:START_TAIL`` or ``MARGIN:TAIL:START_TAILb`` (mm) from the command
+    line; a trailing ``b`` (a 4th value, 1) turns on ``HOLD_START_INSIDE_BAR``."""
+    inside = text.endswith("b")
+    values = tuple(float(v) for v in text.rstrip("b").split(":"))
+    if len(values) not in (2, 3) or (inside and len(values) != 3):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected MARGIN:TAIL or MARGIN:TAIL:START_TAIL[b]")
+    return (*values, 1.0) if inside else values
 
 
-def hold_label(setting: tuple[float, float] | None) -> str:
+def hold_label(setting: tuple[float, ...] | None) -> str:
     """A hold setting as the tables name it."""
-    return "no hold" if setting is None else "{:g}:{:g}".format(*setting)
+    if setting is None:
+        return "no hold"
+    return ":".join(f"{v:g}" for v in setting[:3]) + ("b" if len(setting) == 4 and setting[3] else "")
+
+
+def apply_setting(separators, setting: tuple[float, ...]) -> None:
+    """Set ``HOLD_MARGIN_MM``, ``HOLD_TAIL_MM``, ``HOLD_START_TAIL_MM`` (TAIL where not given) and
+    ``HOLD_START_INSIDE_BAR``."""
+    separators.HOLD_MARGIN_MM, separators.HOLD_TAIL_MM = setting[:2]
+    separators.HOLD_START_TAIL_MM = setting[2] if len(setting) >= 3 else setting[1]
+    separators.HOLD_START_INSIDE_BAR = len(setting) == 4 and bool(setting[3])
 
 
 def add_settings_argument(parser: argparse.ArgumentParser, default: list[tuple[float, float]]) -> None:
@@ -125,7 +151,9 @@ def validation_arguments(description: str, count: int) -> argparse.ArgumentParse
 
 def main() -> None:
     parser = validation_arguments(__doc__.split("\n")[0], 20)
-    add_settings_argument(parser, [(0.25, 0.0), (0.25, 0.5), (0.25, 1.0), (0.5, 0.0), (0.5, 0.5)])
+    add_settings_argument(
+        parser, [(0.25, 0.0, 0.0), (0.25, 0.0, 0.5), (0.25, 0.0, 0.5, 1.0), (0.25, 0.0, 1.0, 1.0)]
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
@@ -136,7 +164,8 @@ def main() -> None:
 
     model = LearnedDigitizer.from_pretrained(args.model)
     records = validation_records(args.data)[: args.count]
-    defaults = (separators.HOLD_MARGIN_MM, separators.HOLD_TAIL_MM)
+    defaults = (separators.HOLD_MARGIN_MM, separators.HOLD_TAIL_MM, separators.HOLD_START_TAIL_MM,
+                float(separators.HOLD_START_INSIDE_BAR))  # fmt: skip
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folders = render_sets(records, CONDITIONS, Path(tmp), args.seed, args.data)
@@ -144,7 +173,7 @@ def main() -> None:
             for label, folder in folders.items():
                 for setting in [None, *args.settings]:
                     if setting is not None:
-                        separators.HOLD_MARGIN_MM, separators.HOLD_TAIL_MM = setting
+                        apply_setting(separators, setting)
                     res = evaluate_digitization(folder, folder, model=model, hold_bars=setting is not None)
                     s = res["summary"]
                     rows.append({"condition": label, "setting": hold_label(setting), "images": s["images"],
@@ -152,7 +181,7 @@ def main() -> None:
                                  "physionet_db_mean": s["physionet_db_mean"]})  # fmt: skip
                     print(f"{label:40s} {hold_label(setting):12s} {s['kaggle_score_db']:6.2f} dB", flush=True)
         finally:
-            separators.HOLD_MARGIN_MM, separators.HOLD_TAIL_MM = defaults
+            apply_setting(separators, defaults)
     payload = {"model": args.model, "seed": args.seed,
                "records": [str(r.relative_to(args.data)) for r in records]}  # fmt: skip
     title = f"bar hold of {args.model}: Kaggle dB (PhysioNet dB); MARGIN:TAIL mm"

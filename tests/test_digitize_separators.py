@@ -41,6 +41,8 @@ def test_thick_bars_are_found_at_every_inner_panel_boundary(record):
         assert bar.x0 - 2 <= bar.x_boundary <= bar.x1 + 2
         assert 0.4 * ppm <= bar.x1 - bar.x0 + 1 <= 1.2 * ppm  # about 0.6 mm wide (plus anti-aliasing)
         assert min(abs(bar.x_boundary - x) for _, x in truth) < 0.5 * ppm
+        assert 6.5 * ppm <= bar.y1 - bar.y0 + 1 <= 8.0 * ppm  # 7 mm tall, centred on the baseline
+        assert min(abs((bar.y0 + bar.y1) / 2 - y) for y, _ in truth) < 0.5 * ppm
 
 
 @pytest.mark.parametrize("separators", [False, True])
@@ -87,17 +89,48 @@ def test_a_trace_hugging_the_bar_beside_the_span_is_held_at_the_steady_level(mon
     values[hug] = [-0.3, -0.6, -0.4, -0.2]
     bar = SeparatorBar(row=0, x_boundary=100.0, x0=98.0, x1=102.0)
 
-    monkeypatch.setattr(separators, "HOLD_TAIL_MM", 0.0)  # the nearest sample gives the level
+    monkeypatch.setattr(separators, "HOLD_START_TAIL_MM", 0.0)  # the nearest sample gives the level
     first = _trace(0, 2.5, 5.0, xs, values.copy())
     hold_under_bars([first], [bar], layout)
     assert np.all(first.values[xs <= hi] == -0.3)
 
-    monkeypatch.setattr(separators, "HOLD_TAIL_MM", 0.5)  # the first steady sample gives it
+    monkeypatch.setattr(separators, "HOLD_TAIL_MM", 0.5)  # the other side's reach: no effect here
+    same = _trace(0, 2.5, 5.0, xs, values.copy())
+    hold_under_bars([same], [bar], layout)
+    assert np.all(same.values[xs <= hi] == -0.3)
+
+    monkeypatch.setattr(separators, "HOLD_START_TAIL_MM", 0.5)  # the first steady sample gives it
     tail = _trace(0, 2.5, 5.0, xs, values.copy())
     held = hold_under_bars([tail], [bar], layout)
     assert np.all(tail.values == 0.05)  # the hugging samples are held too
     assert held == np.sum(xs <= hi) + hug.size
     assert np.allclose(tail.ys, 100.0 - tail.values)
+
+
+def test_a_trace_run_down_past_the_bar_takes_its_level_from_inside_the_bars_height(monkeypatch):
+    import ecglab.digitize.separators as separators
+
+    layout = digitize_image(render_page(simulate_12lead(seed=0), OPTS).image, rotate=False).layout
+    ppm = layout.px_per_s / 25.0
+    xs = np.arange(100.0, 200.0, 0.4)
+    hi = 102.0 + HOLD_MARGIN_MM * ppm
+    beside = np.flatnonzero(xs > hi)[:4]
+    bar = SeparatorBar(row=0, x_boundary=100.0, x0=98.0, x1=102.0, y0=96.0, y1=104.0)  # ys = 100 - values
+    monkeypatch.setattr(separators, "HOLD_START_TAIL_MM", 0.5)
+    monkeypatch.setattr(separators, "HOLD_START_INSIDE_BAR", True)
+
+    name = np.full(xs.size, 0.05)
+    name[beside] = [-10.0, -9.5, -10.0, -9.0]  # read on down into the lead name under the bar
+    trace = _trace(0, 2.5, 5.0, xs, name)
+    hold_under_bars([trace], [bar], layout)
+    assert np.all(trace.values == 0.05)  # the first steady sample back inside the bar's height
+
+    wave = np.full(xs.size, 0.05)
+    wave[beside] = [2.0, 3.0, 2.5, 1.0]  # a wave level with the bar: the nearest sample, as without
+    trace = _trace(0, 2.5, 5.0, xs, wave)
+    hold_under_bars([trace], [bar], layout)
+    assert np.all(trace.values[xs <= hi] == 2.0)
+    assert np.array_equal(trace.values[xs > hi], wave[xs > hi])
 
 
 def test_holding_beside_thick_bars_helps_the_learned_digitizer(record):

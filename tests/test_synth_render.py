@@ -537,7 +537,7 @@ def _dark_text(page, geo, y_lo: float, y_hi: float, x_lo: float, x_hi: float) ->
     return int((box & (page.mask[y0:y1, x0:x1] != MASK_TRACE)).sum())
 
 
-@pytest.mark.parametrize("position", ["above", "below", "on"])
+@pytest.mark.parametrize("position", ["above", "below", "on", "kit"])
 def test_lead_label_position(position):
     opts = {"dpi": 200, "grid_color": "bw", "header": False, "calibration_pulse": False}
     page = render_page(ecg_like(), {**opts, "label_position": position, "label_size_mm": 3.0})
@@ -546,9 +546,11 @@ def test_lead_label_position(position):
     geo = next(g for g in page.geometry if g.name == "aVR")  # second column of the first row
     assert np.array_equal(page.mask, bare.mask)  # text never enters a mask class
     above = _dark_text(page, geo, -14 * ppm, -2 * ppm, 0, 10 * ppm)
-    below = _dark_text(page, geo, 0.3 * ppm, 5 * ppm, 0, 10 * ppm)
+    below = _dark_text(page, geo, 0.3 * ppm, 3.5 * ppm, 0, 10 * ppm)
+    low = _dark_text(page, geo, 4.2 * ppm, 7.2 * ppm, 0, 10 * ppm)  # ecg-image-kit's place, under a bar
     assert (above > 20) == (position == "above")
     assert (below > 20) == (position in ("below", "on"))
+    assert (low > 20) == (position == "kit")
 
 
 def test_lead_separators_mark_later_panels_only():

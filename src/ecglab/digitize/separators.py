@@ -45,6 +45,21 @@ HOLD_MARGIN_MM = 0.25
 #: ecg-image-kit test pages a model hugging the bar's edge just outside the span made the nearest
 #: sample a bad level; validation renders did not show it (see above), so the tail stays off.
 HOLD_TAIL_MM = 0.0
+#: The same reach for the panel that starts at a bar. ecg-image-kit writes the lead name just under
+#: the bar at the panel's start, and the model reads bar and glyphs as one stroke down to the name's
+#: foot, up to about 1 mm past the bar.
+HOLD_START_TAIL_MM = 0.5
+#: For the panel starting at a bar, take the level from a sample inside the bar's height: where the
+#: nearest sample lies beyond the bar's end (the model went on down into the name under it), the
+#: first steady sample within HOLD_START_TAIL_MM that is back inside gives the level instead; else
+#: the nearest sample, as with no tail. Chosen with HOLD_START_TAIL_MM by
+#: benchmarks/digitize_bar_hold.py (2026-12-06, 20 validation renders per set), Kaggle dB for
+#: 0.25:0 (the hold before) / 0.25:0:0.5 (reach alone) / 0.25:0:0.5 with this rule / 0.25:0:1 with
+#: it: 7 mm bars 16.53 / 16.31 / 16.53 / 16.27; joined 16.56 all; joined, 0.25 mm pen 14.71 / 14.72 /
+#: 14.67 / 14.63; thin bars 18.10 all; 7 mm bars with ecg-image-kit's name placement 16.61 / 16.36 /
+#: 16.61 / 16.37; the same joined with its 0.25 mm pen 11.91 / 13.80 / 15.11 / 15.48 (mean of the six
+#: 15.74 / 15.98 / 16.26 / 16.24).
+HOLD_START_INSIDE_BAR = True
 #: (margin, tail) in mm of the hold after a joined calibration pulse's falling edge, on which the
 #: row's first samples lie (see HOLD_MARGIN_MM, HOLD_TAIL_MM), per method; None: no hold. Chosen by
 #: benchmarks/digitize_pulse_hold.py on 12 validation-fold records rendered with the pulse joined,
@@ -73,12 +88,16 @@ class SeparatorBar:
         Image x where the earlier panel ends and the later one starts.
     x0, x1
         First and last image column of the bar.
+    y0, y1
+        Its top and bottom image row (NaN where unknown: a calibration pulse's edge).
     """
 
     row: int
     x_boundary: float
     x0: float
     x1: float
+    y0: float = float("nan")
+    y1: float = float("nan")
 
 
 def pulse_edge_bars(page: PageLayout) -> list[SeparatorBar]:
@@ -170,7 +189,9 @@ def find_separator_bars(
         tol = max(1.5, BAR_EDGE_TOLERANCE_MM * px_per_mm)
         a, b = _widest_bar(length, top, MIN_BAR_HEIGHT_MM * px_per_mm, tol)
         if b - a >= min_width:
-            bars.append(SeparatorBar(panel.row, float(xb), float(x0 + a), float(x0 + b - 1)))
+            top_y = y0 + float(np.median(top[a:b]))
+            bottom_y = y0 + float(np.median(top[a:b] + length[a:b])) - 1
+            bars.append(SeparatorBar(panel.row, float(xb), float(x0 + a), float(x0 + b - 1), top_y, bottom_y))
     return bars
 
 
@@ -189,10 +210,10 @@ def hold_under_bars(
     starting at one, at its first steady sample right of it. Steady: the trace moves less than
     :data:`STEADY_MV_PER_MM` over the next :data:`STEADY_MM`. Where the model's trace still hugs the
     bar's edge just outside the span it is steep there, so the samples up to :data:`HOLD_TAIL_MM`
-    further, before the first steady one, are held too; with none steady in that reach, the
-    nearest sample gives the level. ``margin_mm`` and ``tail_mm`` replace :data:`HOLD_MARGIN_MM`
-    and :data:`HOLD_TAIL_MM` (a pulse's edge: :data:`PULSE_HOLD_MM`). ``values`` and ``ys`` are
-    changed in place.
+    (:data:`HOLD_START_TAIL_MM` for a panel starting at the bar) further, before the first steady
+    one, are held too; with none steady in that reach, the nearest sample gives the level.
+    ``margin_mm`` and ``tail_mm`` replace :data:`HOLD_MARGIN_MM` and both tails (a pulse's edge:
+    :data:`PULSE_HOLD_MM`). ``values`` and ``ys`` are changed in place.
 
     Returns
     -------
@@ -217,7 +238,16 @@ def hold_under_bars(
             if beside.size == 0:
                 continue
             beside = beside[np.argsort(away[beside], kind="stable")]  # outwards from the span
-            first = _first_steady(trace.values[beside], away[beside] / px_per_mm, tail_mm)
+            reach = tail_mm if tail_mm is not None else HOLD_TAIL_MM if ends_here else HOLD_START_TAIL_MM
+            allowed = None
+            if tail_mm is None and not ends_here and HOLD_START_INSIDE_BAR and np.isfinite(bar.y1):
+                pen = float(page.pen_px) if np.isfinite(page.pen_px) else 1.0
+                ys = trace.ys[beside]
+                allowed = (ys >= bar.y0 - pen) & (ys <= bar.y1 + pen)
+                if allowed[0]:  # the nearest sample is level with the bar: use it, as without the rule
+                    allowed = None
+                    reach = 0.0
+            first = _first_steady(trace.values[beside], away[beside] / px_per_mm, reach, allowed)
             hold = inside.copy()
             hold[beside[:first]] = True
             trace.values[hold] = trace.values[beside[first]]
@@ -226,10 +256,13 @@ def hold_under_bars(
     return held
 
 
-def _first_steady(values: np.ndarray, away_mm: np.ndarray, tail_mm: float | None = None) -> int:
+def _first_steady(
+    values: np.ndarray, away_mm: np.ndarray, tail_mm: float | None = None, allowed: np.ndarray | None = None
+) -> int:
     """Index of the first sample within ``tail_mm`` (default :data:`HOLD_TAIL_MM`) that starts a
-    steady stretch (else 0)."""
-    for i in np.flatnonzero(away_mm <= (HOLD_TAIL_MM if tail_mm is None else tail_mm)):
+    steady stretch, among the ``allowed`` ones where given (else 0)."""
+    reach = away_mm <= (HOLD_TAIL_MM if tail_mm is None else tail_mm)
+    for i in np.flatnonzero(reach if allowed is None else reach & allowed):
         ahead = away_mm <= away_mm[i] + STEADY_MM
         ahead[: i + 1] = False
         if not ahead.any():

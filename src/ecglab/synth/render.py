@@ -600,6 +600,9 @@ def _draw_text(
             y = geo.baseline_y + 0.5 * ppm + size
         elif settings.label_position == "on":
             y = geo.baseline_y + 0.5 * size
+        elif settings.label_position == "kit":  # ecg-image-kit: foot 0.7 mV down, at the first sample
+            x = geo.x0 + (0.2 * ppm if panel.column else 0.0)
+            y = geo.baseline_y + 7.0 * ppm
         else:
             y = geo.baseline_y - min(0.3 * frame.row_pitch_mm, 12.0) * ppm
         _put_text(image, panel.lead, x, y, size)

@@ -27,7 +27,7 @@ RHYTHM_STRIPS: dict[str, int] = {"3x4+1": 1, "3x4+3": 3}
 
 #: Grid colour schemes: RGB of paper, minor lines and major lines. ``bw`` prints no grid at all.
 #: Where lead names may sit relative to the baseline (see ``RenderSettings.label_position``).
-LABEL_POSITIONS: tuple[str, ...] = ("above", "below", "on")
+LABEL_POSITIONS: tuple[str, ...] = ("above", "below", "on", "kit")
 
 GRID_COLORS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int], tuple[int, int, int]] | None] = {
     "red": ((255, 255, 255), (246, 190, 190), (226, 110, 110)),
@@ -100,8 +100,10 @@ class RenderSettings:
         Write each panel's lead name near its start.
     label_position
         Where a lead name sits relative to its panel's baseline: ``above`` (clear of the trace),
-        ``below`` (its top just under the baseline at the panel start, as ecg-image-kit prints it,
-        so the trace runs over the glyphs) or ``on`` (centred on the baseline).
+        ``below`` (its top just under the baseline at the panel start, so the trace runs over the
+        glyphs), ``on`` (centred on the baseline) or ``kit`` (ecg-image-kit's place: the glyphs'
+        foot 7 mm under the baseline at the panel's first sample, just below a separator bar, which
+        a trace read down the bar runs into; measured on ``images/cinc2024_ptbxl``).
     label_size_mm
         Height of the lead names' capitals.
     lead_separators
