@@ -8,7 +8,8 @@ Conditions:
   ``ecglab.synth.job.run_job`` with ``configs/synth.yaml`` (A4, 3x4+1, 200 DPI; ``damage.enabled=false``
   for clean, the default damage otherwise; ``kit-style``: clean, with lead names under the trace and
   lead separator bars as ecg-image-kit prints them, ecglab's thin ones or ecg-image-kit's 7 x 0.6 mm
-  ones, and with those bars, the panels joined and ecg-image-kit's 0.25 mm pen; seed 0);
+  ones, and with those bars, the panels joined and ecg-image-kit's 0.25 mm pen, then also with lead
+  names where ecg-image-kit prints them; seed 0);
 * ``cinc2024_ptbxl``: the 15 ecg-image-kit images of ``images/cinc2024_ptbxl`` (another generator),
   scored on the plotted samples as the Challenge does;
 * ``ecg-image-kit samples``: the 4 sample pages ecg-image-kit ships of PTB-XL records 00002-00004
@@ -70,6 +71,16 @@ CONDITIONS = {
     "held-out 3x4+1 kit-style, 7 mm bars, joined, 0.25 mm pen": [
         "damage.enabled=false",
         "render.label_position=below",
+        "render.lead_separators=true",
+        "render.separator_height_mm=7",
+        "render.separator_width_mm=0.6",
+        "render.connect_panels=true",
+        "render.trace_width_mm=0.25",
+    ],
+    # ... and ecg-image-kit's lead-name placement: under the bar, the glyphs' foot 7 mm down
+    "held-out 3x4+1 kit-style, 7 mm bars, kit names, joined, 0.25 mm pen": [
+        "damage.enabled=false",
+        "render.label_position=kit",
         "render.lead_separators=true",
         "render.separator_height_mm=7",
         "render.separator_width_mm=0.6",
