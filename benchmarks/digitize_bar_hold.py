@@ -87,10 +87,14 @@ def apply_setting(separators, setting: tuple[float, ...]) -> None:
     separators.HOLD_START_INSIDE_BAR = len(setting) == 4 and bool(setting[3])
 
 
-def add_settings_argument(parser: argparse.ArgumentParser, default: list[tuple[float, float]]) -> None:
+def add_settings_argument(parser: argparse.ArgumentParser, default: list[tuple[float, ...]]) -> None:
     """``--settings MARGIN:TAIL ...``, the hold settings a benchmark compares."""
     parser.add_argument(
-        "--settings", type=margin_tail, nargs="+", default=default, help="MARGIN:TAIL in mm (see above)"
+        "--settings",
+        type=margin_tail,
+        nargs="+",
+        default=default,
+        help="MARGIN:TAIL[:START_TAIL[b]] in mm (see above)",
     )
 
 
@@ -184,7 +188,7 @@ def main() -> None:
             apply_setting(separators, defaults)
     payload = {"model": args.model, "seed": args.seed,
                "records": [str(r.relative_to(args.data)) for r in records]}  # fmt: skip
-    title = f"bar hold of {args.model}: Kaggle dB (PhysioNet dB); MARGIN:TAIL mm"
+    title = f"bar hold of {args.model}: Kaggle dB (PhysioNet dB); MARGIN:TAIL[:START_TAIL[b]] mm"
     report(rows, [hold_label(x) for x in [None, *args.settings]], title, payload, args.json, 150)
 
 
